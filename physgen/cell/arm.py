@@ -1,0 +1,137 @@
+"""The Franka Panda from pybullet_data: joint control, IK, and the coupled two-finger gripper."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pybullet_data
+
+from physgen.cell.config import MotionConfig, PhysicsConfig
+
+Vec3 = tuple[float, float, float]
+
+ARM_JOINTS = tuple(range(7))
+FINGER_JOINTS = (9, 10)
+EE_LINK = 11  # panda_grasptarget, between the fingertips
+HAND_LINK = 8
+ARM_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)
+FINGER_OPEN = 0.04
+HOME_EE: Vec3 = (0.3, 0.0, 0.45)
+REST_POSE = (0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.785)
+
+
+def down_orientation(client, yaw: float) -> tuple[float, float, float, float]:
+    """Gripper pointing down; fingers close along the world axis at ``yaw`` + 90 degrees."""
+    return client.getQuaternionFromEuler((math.pi, 0.0, yaw))
+
+
+@dataclass
+class ArmState:
+    """Measured end-effector pose and finger opening."""
+
+    ee_position: Vec3
+    ee_orientation: tuple[float, float, float, float]
+    finger_gap: float
+
+
+class PandaArm:
+    """Position-controlled Panda. Moves are straight lines in Cartesian space, tracked with IK."""
+
+    def __init__(self, client, physics: PhysicsConfig, motion: MotionConfig, base: Vec3 = (0.0, 0.0, 0.0)):
+        self._c = client
+        self._physics = physics
+        self.motion = motion
+        client.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self.body = client.loadURDF("franka_panda/panda.urdf", base, useFixedBase=True)
+        self.joint_names = [client.getJointInfo(self.body, j)[1].decode() for j in ARM_JOINTS + FINGER_JOINTS]
+        info = [client.getJointInfo(self.body, j) for j in ARM_JOINTS]
+        self._lower = [i[8] for i in info]
+        self._upper = [i[9] for i in info]
+        self._ranges = [u - lo for lo, u in zip(self._lower, self._upper)]
+        gear = client.createConstraint(
+            self.body, FINGER_JOINTS[0], self.body, FINGER_JOINTS[1],
+            jointType=client.JOINT_GEAR, jointAxis=(1, 0, 0),
+            parentFramePosition=(0, 0, 0), childFramePosition=(0, 0, 0),
+        )
+        client.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=50)
+        for j in FINGER_JOINTS:
+            client.changeDynamics(self.body, j, lateralFriction=1.2, spinningFriction=0.002, frictionAnchor=1)
+        self.finger_target = FINGER_OPEN
+        self.reset_home()
+
+    # --- state -------------------------------------------------------------------------------
+    def joint_positions(self) -> list[float]:
+        return [s[0] for s in self._c.getJointStates(self.body, ARM_JOINTS + FINGER_JOINTS)]
+
+    def joint_velocities(self) -> list[float]:
+        return [s[1] for s in self._c.getJointStates(self.body, ARM_JOINTS + FINGER_JOINTS)]
+
+    def state(self) -> ArmState:
+        ls = self._c.getLinkState(self.body, EE_LINK, computeForwardKinematics=True)
+        f = self._c.getJointStates(self.body, FINGER_JOINTS)
+        return ArmState(tuple(ls[4]), tuple(ls[5]), f[0][0] + f[1][0])
+
+    def reset_home(self) -> None:
+        """Teleport to the home pose (gripper open, pointing down above the table); no physics."""
+        for j, q in zip(ARM_JOINTS, REST_POSE):
+            self._c.resetJointState(self.body, j, q)
+        q = self.ik(HOME_EE, down_orientation(self._c, 0.0))
+        for j, qj in zip(ARM_JOINTS, q):
+            self._c.resetJointState(self.body, j, qj)
+        for j in FINGER_JOINTS:
+            self._c.resetJointState(self.body, j, FINGER_OPEN)
+        self.finger_target = FINGER_OPEN
+        self.hold(list(q))
+
+    # --- control -------------------------------------------------------------------------------
+    def ik(self, position: Vec3, orientation) -> list[float]:
+        q = self._c.calculateInverseKinematics(
+            self.body, EE_LINK, position, orientation,
+            lowerLimits=self._lower, upperLimits=self._upper, jointRanges=self._ranges,
+            restPoses=list(REST_POSE), maxNumIterations=200, residualThreshold=1e-6,
+        )
+        return list(q[:7])
+
+    def hold(self, q: list[float]) -> None:
+        self._c.setJointMotorControlArray(
+            self.body, ARM_JOINTS, self._c.POSITION_CONTROL, targetPositions=q, forces=ARM_FORCES,
+            positionGains=[0.1] * 7,
+        )
+        self._c.setJointMotorControlArray(
+            self.body, FINGER_JOINTS, self._c.POSITION_CONTROL, targetPositions=[self.finger_target] * 2,
+            forces=[self.motion.grip_force] * 2,
+        )
+
+    def set_gripper(self, opening: float) -> None:
+        """Command each finger to ``opening`` metres (0 = closed, 0.04 = open)."""
+        self.finger_target = float(np.clip(opening, 0.0, FINGER_OPEN))
+        self._c.setJointMotorControlArray(
+            self.body, FINGER_JOINTS, self._c.POSITION_CONTROL, targetPositions=[self.finger_target] * 2,
+            forces=[self.motion.grip_force] * 2,
+        )
+
+    def move_line(self, target: Vec3, yaw: float, step) -> float:
+        """Move the gripper in a straight line to ``target`` (pointing down, at ``yaw``).
+
+        ``step(n)`` advances the physics n steps. Returns the final position error in metres.
+        """
+        m = self.motion
+        dt = self._physics.timestep * m.control_period_steps
+        orn = down_orientation(self._c, yaw)
+        start = np.asarray(self.state().ee_position)
+        goal = np.asarray(target, dtype=float)
+        n = max(1, int(math.ceil(np.linalg.norm(goal - start) / (m.speed * dt))))
+        for i in range(1, n + 1):
+            self.hold(self.ik(tuple(start + (goal - start) * i / n), orn))
+            step(m.control_period_steps)
+        ticks = int(m.max_move_time / dt)
+        err = float(np.linalg.norm(np.asarray(self.state().ee_position) - goal))
+        for _ in range(ticks):
+            if err < m.position_tolerance * 0.5 and max(abs(v) for v in self.joint_velocities()[:7]) < 0.01:
+                break
+            self.hold(self.ik(tuple(goal), orn))
+            step(m.control_period_steps)
+            err = float(np.linalg.norm(np.asarray(self.state().ee_position) - goal))
+        return err

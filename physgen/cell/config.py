@@ -1,0 +1,93 @@
+"""Configuration of the robot cell: physics, cameras, arm motion. Validated once, at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from physgen.config import in_range, one_of, require
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class PhysicsConfig:
+    """Simulation settings; recorded with every result."""
+
+    timestep: float = 1.0 / 240.0
+    solver_iterations: int = 100
+    settle_time_limit: float = 3.0  # seconds of simulated time
+    rest_speed: float = 0.003  # m/s; below this a block counts as at rest
+    rest_steps: int = 24  # consecutive steps at rest that end settling
+    fall_displacement: float = 0.01  # m; a block displaced further has fallen
+    fall_tilt_deg: float = 10.0
+
+    def __post_init__(self) -> None:
+        in_range("physics.timestep", self.timestep, 1e-4, 0.05)
+        in_range("physics.solver_iterations", self.solver_iterations, 1, 10000)
+        in_range("physics.settle_time_limit", self.settle_time_limit, 0.05, 60.0)
+        in_range("physics.rest_speed", self.rest_speed, 1e-6, 1.0)
+        in_range("physics.rest_steps", self.rest_steps, 1, 100000)
+        in_range("physics.fall_displacement", self.fall_displacement, 1e-4, 1.0)
+        in_range("physics.fall_tilt_deg", self.fall_tilt_deg, 0.1, 90.0)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """A pinhole camera: pose (eye looks at target), vertical field of view and resolution."""
+
+    width: int = 224
+    height: int = 224
+    fov_deg: float = 45.0
+    eye: Vec3 = (0.95, 0.0, 0.3)
+    target: Vec3 = (0.55, 0.0, 0.1)
+    up: Vec3 = (0.0, 0.0, 1.0)
+    near: float = 0.05
+    far: float = 3.0
+
+    def __post_init__(self) -> None:
+        in_range("camera.width", self.width, 16, 4096)
+        in_range("camera.height", self.height, 16, 4096)
+        in_range("camera.fov_deg", self.fov_deg, 5.0, 150.0)
+        in_range("camera.near", self.near, 1e-3, 10.0)
+        require(self.far > self.near, "camera.far", self.far, f"a number greater than near={self.near}")
+        require(self.eye != self.target, "camera.eye", self.eye, "a point different from camera.target")
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Arm motion settings for the primitives."""
+
+    speed: float = 0.3  # m/s, Cartesian
+    approach_height: float = 0.08  # m above the grasp/place pose
+    grip_force: float = 40.0  # N per finger
+    control_period_steps: int = 4  # physics steps per IK/control update
+    max_move_time: float = 4.0  # s, per straight-line move
+    position_tolerance: float = 0.002  # m, to count a move as reached
+
+    def __post_init__(self) -> None:
+        in_range("motion.speed", self.speed, 0.01, 2.0)
+        in_range("motion.approach_height", self.approach_height, 0.01, 0.5)
+        in_range("motion.grip_force", self.grip_force, 1.0, 200.0)
+        in_range("motion.control_period_steps", self.control_period_steps, 1, 100)
+        in_range("motion.max_move_time", self.max_move_time, 0.1, 60.0)
+        in_range("motion.position_tolerance", self.position_tolerance, 1e-4, 0.05)
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """The whole cell. ``renderer`` is ``tiny`` (CPU TinyRenderer) or ``egl`` (plugin, falls back to tiny)."""
+
+    gui: bool = False
+    arm: bool = True  # False: a physics-only cell (the oracle's sandbox)
+    renderer: Literal["tiny", "egl"] = "tiny"
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    scene_camera: CameraConfig = field(default_factory=CameraConfig)
+    wrist_camera: bool = False
+    wrist_resolution: tuple[int, int] = (128, 128)
+
+    def __post_init__(self) -> None:
+        one_of("cell.renderer", self.renderer, ("tiny", "egl"))
+        for i, v in enumerate(self.wrist_resolution):
+            in_range(f"cell.wrist_resolution[{i}]", v, 16, 4096)

@@ -1,0 +1,107 @@
+"""The one episode loop. Evaluation (in-process and over ROS) and RL all run episodes through here.
+
+An episode is split in two halves so a remote policy can sit between them:
+:func:`begin` (sample the scene, build it, render the frame) and :func:`finish` (parse the answer
+with the codec, plan, execute on the arm, release, settle, judge). :func:`run_episode` joins them
+around a local policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from physgen.cell.cell import RobotCell
+from physgen.cell.primitives import execute
+from physgen.policy.base import Observation, Policy
+from physgen.policy.codec import parse, render
+from physgen.tasks.base import Instance, Judgement, Plan, Task
+from physgen.tasks.oracle import Oracles
+
+RECORD_VERSION = 1
+
+
+@dataclass
+class EpisodeRecord:
+    """Everything about one episode, JSON-ready via :meth:`to_dict` (schema ``version``)."""
+
+    task: str
+    seed: int
+    split: str
+    variant: dict[str, Any]
+    prompt: str
+    policy: str
+    raw: str
+    answer: Any
+    reason: str
+    success: bool
+    reward: float
+    oracle_best: str
+    plan: dict[str, Any] = field(default_factory=dict)
+    motions: list[dict] = field(default_factory=list)
+    settle: dict[str, Any] = field(default_factory=dict)
+    judgement: dict[str, Any] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)
+    physics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["answer"] = list(self.answer) if isinstance(self.answer, tuple) else self.answer
+        d["variant"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.variant.items()}
+        return {"version": RECORD_VERSION, **d}
+
+
+def begin(cell: RobotCell, task: Task, seed: int, split: str) -> tuple[Instance, np.ndarray]:
+    """Sample ``(task, seed, split)``, build it in ``cell`` and render the frame the policy sees."""
+    inst = task.sample(seed, split)
+    cell.load(inst.scene)
+    return inst, cell.render()
+
+
+def observation(task: Task, inst: Instance, image: np.ndarray) -> Observation:
+    return Observation(image, inst.prompt, task.name, inst.seed, task.answer_format, inst)
+
+
+def finish(cell: RobotCell, task: Task, inst: Instance, text: str, oracles: Oracles,
+           policy: str = "", latency: dict[str, float] | None = None) -> EpisodeRecord:
+    """Turn the answer ``text`` into an outcome in ``cell`` (which must still hold ``inst``)."""
+    parsed = parse(text, task.answer_format)
+    oracle = oracles.get(task, inst)
+    plan = task.plan(inst, parsed.answer) if parsed.ok else Plan(invalid=parsed.reason)
+    motions = execute(cell, list(plan.commands)) if plan.commands else []
+    cell.release()
+    settle = cell.settle(list(plan.structure) if plan.structure is not None else None)
+    if not parsed.ok:
+        judgement = Judgement(False, task.format_penalty, {"format_error": parsed.reason})
+    elif plan.invalid:
+        judgement = Judgement(False, 0.0, {"invalid_action": plan.invalid})
+    else:
+        judgement = task.judge(inst, parsed.answer, plan, settle, oracle)
+    return EpisodeRecord(
+        task=task.name, seed=inst.seed, split=inst.split, variant=inst.variant, prompt=inst.prompt,
+        policy=policy, raw=parsed.text, answer=parsed.answer, reason=parsed.reason,
+        success=bool(judgement.success), reward=float(judgement.reward),
+        oracle_best=render(oracle.best, task.answer_format),
+        plan={"commands": [_command_dict(c) for c in plan.commands], "invalid": plan.invalid},
+        motions=[m.to_dict() for m in motions], settle=settle.to_dict(), judgement=judgement.details,
+        latency=dict(latency or {}), physics=cell.physics_record(),
+    )
+
+
+def run_episode(cell: RobotCell, task: Task, seed: int, split: str, policy: Policy,
+                oracles: Oracles) -> EpisodeRecord:
+    inst, image = begin(cell, task, seed, split)
+    t0 = time.perf_counter()
+    text = policy.act(observation(task, inst, image))
+    latency = {"policy_s": time.perf_counter() - t0}
+    return finish(cell, task, inst, text, oracles, policy.name, latency)
+
+
+def _command_dict(cmd) -> dict[str, Any]:
+    d = {"type": type(cmd).__name__.lower()}
+    for k, v in cmd.__dict__.items():
+        d[k] = [round(x, 5) for x in v] if isinstance(v, tuple) else v
+    return d

@@ -1,0 +1,42 @@
+"""The policy contract: an observation (image + prompt) in, answer text out."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+from physgen.policy.codec import AnswerFormat
+from physgen.tasks.base import Instance
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a policy is given. ``instance`` is privileged (the hidden scene facts): only scripted
+    policies such as the expert may use it; a model policy must answer from ``image`` and ``prompt``."""
+
+    image: np.ndarray
+    prompt: str
+    task: str
+    seed: int
+    answer_format: AnswerFormat
+    instance: Instance | None = None
+
+
+class Policy(abc.ABC):
+    """Answers observations with text; the codec turns the text into an action."""
+
+    name: str = "policy"
+
+    @abc.abstractmethod
+    def act(self, obs: Observation) -> str: ...
+
+    def act_batch(self, batch: list[Observation]) -> list[str]:
+        return [self.act(o) for o in batch]
+
+    def describe(self) -> dict:
+        return {"name": self.name}
+
+    def close(self) -> None:
+        """Free resources (models, cells); the default has none."""
