@@ -59,7 +59,14 @@ def build(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     if unknown:
         raise ConfigError(prefix + unknown[0], data[unknown[0]], f"one of the known keys {sorted(fields)}")
     kwargs = {k: _coerce(hints[k], v, prefix + k) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        # A __post_init__ check names the field from the class's own view ("camera.width"); name it
+        # by where the value came from ("cell.scene_camera.width").
+        head, dot, rest = e.name.partition(".")
+        field_name = rest if dot and head.split("[")[0] not in fields else e.name
+        raise ConfigError(prefix + field_name, e.value, e.expected) from None
 
 
 def _coerce(tp: Any, value: Any, name: str) -> Any:

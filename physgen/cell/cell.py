@@ -7,18 +7,23 @@ depends on what the cell ran before (the same seed gives the same image bytes an
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
+
 import numpy as np
-import pybullet
-from pybullet_utils import bullet_client
+
+from physgen.cell.quiet import c_output_silenced
+
+with c_output_silenced():
+    import pybullet
+    from pybullet_utils import bullet_client
 
 from physgen.cell.arm import HAND_LINK, PandaArm
 from physgen.cell.camera import Camera, orbit_eye
 from physgen.cell.config import CameraConfig, CellConfig
-from physgen.resources import sim_path
 from physgen.cell.scene import COLOURS, Appearance, BlockSpec, SceneSpec
-
+from physgen.resources import sim_path
 
 Vec3 = tuple[float, float, float]
 _DEFAULT_APPEARANCE = Appearance()
@@ -75,7 +80,8 @@ class RobotCell:
     def __init__(self, config: CellConfig | None = None):
         self.config = config or CellConfig()
         mode = pybullet.GUI if self.config.gui else pybullet.DIRECT
-        self.client = bullet_client.BulletClient(connection_mode=mode)
+        with c_output_silenced():
+            self.client = bullet_client.BulletClient(connection_mode=mode)
         self.renderer_name = "tiny"
         self._renderer_flag = pybullet.ER_TINY_RENDERER
         self._egl_plugin = None
@@ -125,10 +131,8 @@ class RobotCell:
         self.blocks, self._pins, self.sim_time = {}, {}, 0.0
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(pybullet.error):
             self.client.disconnect()
-        except pybullet.error:
-            pass
 
     def __enter__(self) -> RobotCell:
         return self
@@ -142,9 +146,11 @@ class RobotCell:
         self._reset_world()
         self.scene = scene
         a = scene.appearance
-        self.client.changeVisualShape(self.table, -1, rgbaColor=a.table_colour, textureUniqueId=self._texture(a.table_texture))
+        texture = self._texture(a.table_texture)
+        self.client.changeVisualShape(self.table, -1, rgbaColor=a.table_colour, textureUniqueId=texture)
         for m in scene.markers:
-            vis = self.client.createVisualShape(self.client.GEOM_BOX, halfExtents=[s / 2 for s in m.size], rgbaColor=COLOURS[m.colour])
+            half = [s / 2 for s in m.size]
+            vis = self.client.createVisualShape(self.client.GEOM_BOX, halfExtents=half, rgbaColor=COLOURS[m.colour])
             self.client.createMultiBody(0, -1, vis, m.position)
         for spec in scene.blocks:
             self.blocks[spec.name] = self._spawn(spec)
@@ -222,16 +228,22 @@ class RobotCell:
             self.client.stepSimulation()
         self.sim_time += n * self.config.physics.timestep
 
-    def settle(self, names: list[str] | None = None, stop_on_fall: bool = False) -> SettleResult:
+    def settle(self, names: list[str] | None = None, stop_on_fall: bool = False,
+               reference: dict[str, Vec3] | None = None) -> SettleResult:
         """Run the physics until every block rests or the time limit (pinned blocks stay pinned).
 
-        ``stood`` is true when no block in ``names`` (default: all) moved more than
-        ``fall_displacement`` or tilted more than ``fall_tilt_deg`` since the call began.
-        ``stop_on_fall`` ends as soon as one has. Final positions are reported for every block.
+        ``stood`` is true when every block in ``names`` (default: all) ends within
+        ``fall_displacement`` of its reference position and tilted no more than ``fall_tilt_deg``
+        from upright. References default to the positions when the call began; pass the intended
+        poses (the scene's, with an action's targets) so that a block that fell during the action
+        itself is not counted as standing. ``stop_on_fall`` ends as soon as one block has fallen.
+        Final positions are reported for every block.
         """
         p = self.config.physics
         names = list(self.blocks) if names is None else list(names)
-        start = {n: self.block_pose(n) for n in names}
+        upright = (0.0, 0.0, 0.0, 1.0)
+        start = {n: BlockPose(tuple(reference[n]), upright) if reference and n in reference else self.block_pose(n)
+                 for n in names}
         bodies = list(self.blocks.values())
         limit = int(round(p.settle_time_limit / p.timestep))
         quiet, steps = 0, 0
@@ -268,6 +280,10 @@ class RobotCell:
     # --- state -----------------------------------------------------------------------------------
     def save(self) -> Snapshot:
         finger = self.arm.finger_target if self.arm is not None else 0.0
+        # Compute the contacts first so the state holds them: restoreState keeps whatever contact
+        # cache the world has when it holds none, and the run after a restore would then depend
+        # on what ran before it (a known Bullet save/restore pitfall).
+        self.client.performCollisionDetection()
         return Snapshot(self.client.saveState(), self.pinned, finger, self.sim_time)
 
     def restore(self, snap: Snapshot) -> None:

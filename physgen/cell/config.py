@@ -23,13 +23,13 @@ class PhysicsConfig:
     fall_tilt_deg: float = 10.0
 
     def __post_init__(self) -> None:
-        in_range("physics.timestep", self.timestep, 1e-4, 0.05)
-        in_range("physics.solver_iterations", self.solver_iterations, 1, 10000)
-        in_range("physics.settle_time_limit", self.settle_time_limit, 0.05, 60.0)
-        in_range("physics.rest_speed", self.rest_speed, 1e-6, 1.0)
-        in_range("physics.rest_steps", self.rest_steps, 1, 100000)
-        in_range("physics.fall_displacement", self.fall_displacement, 1e-4, 1.0)
-        in_range("physics.fall_tilt_deg", self.fall_tilt_deg, 0.1, 90.0)
+        in_range("timestep", self.timestep, 1e-4, 0.05)
+        in_range("solver_iterations", self.solver_iterations, 1, 10000)
+        in_range("settle_time_limit", self.settle_time_limit, 0.05, 60.0)
+        in_range("rest_speed", self.rest_speed, 1e-6, 1.0)
+        in_range("rest_steps", self.rest_steps, 1, 100000)
+        in_range("fall_displacement", self.fall_displacement, 1e-4, 1.0)
+        in_range("fall_tilt_deg", self.fall_tilt_deg, 0.1, 90.0)
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,12 @@ class CameraConfig:
     far: float = 3.0
 
     def __post_init__(self) -> None:
-        in_range("camera.width", self.width, 16, 4096)
-        in_range("camera.height", self.height, 16, 4096)
-        in_range("camera.fov_deg", self.fov_deg, 5.0, 150.0)
-        in_range("camera.near", self.near, 1e-3, 10.0)
-        require(self.far > self.near, "camera.far", self.far, f"a number greater than near={self.near}")
-        require(self.eye != self.target, "camera.eye", self.eye, "a point different from camera.target")
+        in_range("width", self.width, 16, 4096)
+        in_range("height", self.height, 16, 4096)
+        in_range("fov_deg", self.fov_deg, 5.0, 150.0)
+        in_range("near", self.near, 1e-3, 10.0)
+        require(self.far > self.near, "far", self.far, f"a number greater than near={self.near}")
+        require(self.eye != self.target, "eye", self.eye, "a point different from camera.target")
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,12 @@ class MotionConfig:
     position_tolerance: float = 0.002  # m, to count a move as reached
 
     def __post_init__(self) -> None:
-        in_range("motion.speed", self.speed, 0.01, 2.0)
-        in_range("motion.approach_height", self.approach_height, 0.01, 0.5)
-        in_range("motion.grip_force", self.grip_force, 1.0, 200.0)
-        in_range("motion.control_period_steps", self.control_period_steps, 1, 100)
-        in_range("motion.max_move_time", self.max_move_time, 0.1, 60.0)
-        in_range("motion.position_tolerance", self.position_tolerance, 1e-4, 0.05)
+        in_range("speed", self.speed, 0.01, 2.0)
+        in_range("approach_height", self.approach_height, 0.01, 0.5)
+        in_range("grip_force", self.grip_force, 1.0, 200.0)
+        in_range("control_period_steps", self.control_period_steps, 1, 100)
+        in_range("max_move_time", self.max_move_time, 0.1, 60.0)
+        in_range("position_tolerance", self.position_tolerance, 1e-4, 0.05)
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,6 @@ class CellConfig:
     wrist_resolution: tuple[int, int] = (128, 128)
 
     def __post_init__(self) -> None:
-        one_of("cell.renderer", self.renderer, ("tiny", "egl"))
+        one_of("renderer", self.renderer, ("tiny", "egl"))
         for i, v in enumerate(self.wrist_resolution):
-            in_range(f"cell.wrist_resolution[{i}]", v, 16, 4096)
+            in_range(f"wrist_resolution[{i}]", v, 16, 4096)

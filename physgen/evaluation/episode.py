@@ -73,7 +73,8 @@ def finish(cell: RobotCell, task: Task, inst: Instance, text: str, oracles: Orac
     plan = task.plan(inst, parsed.answer) if parsed.ok else Plan(invalid=parsed.reason)
     motions = execute(cell, list(plan.commands)) if plan.commands else []
     cell.release()
-    settle = cell.settle(list(plan.structure) if plan.structure is not None else None)
+    reference = {b.name: b.position for b in inst.scene.blocks} | plan.targets
+    settle = cell.settle(list(plan.structure) if plan.structure is not None else None, reference=reference)
     if not parsed.ok:
         judgement = Judgement(False, task.format_penalty, {"format_error": parsed.reason})
     elif plan.invalid:

@@ -40,3 +40,4 @@ class Policy(abc.ABC):
 
     def close(self) -> None:
         """Free resources (models, cells); the default has none."""
+        return None

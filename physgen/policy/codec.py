@@ -22,7 +22,7 @@ REASONS = {
 
 _INT = re.compile(r"(?<![\w.])([-+−]?\d+(?:\.\d+)?)(?![\w.]*\d)")
 _WORD = re.compile(r"[a-z]+")
-_PREFIX = re.compile(r"^\s*(?:final\s+)?answer\s*[:=-]?\s*", re.IGNORECASE)
+_PREFIX = re.compile(r"^\s*(?:final\s+)?answer\s*(?:[:=]|-(?!\d))?\s*", re.IGNORECASE)  # "Answer -3" is -3
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,14 @@ def _parse_ints(text: str, body: str, fmt: AnswerFormat) -> Parsed:
     tokens = [t.replace("−", "-") for t in _INT.findall(body)]
     if not tokens:
         return Parsed(text, None, "no_answer")
-    if any("." in t and float(t) != int(float(t)) for t in tokens):
+    if any(t.partition(".")[2].strip("0") for t in tokens):
         return Parsed(text, None, "not_integer")
-    values = tuple(int(float(t)) for t in tokens)
+    values = [float(t) for t in tokens]  # a token too long for a float becomes +-inf: out of range
     if len(values) != fmt.count:
         return Parsed(text, None, "wrong_count")
-    if any(v < fmt.low or v > fmt.high for v in values):
+    if any(not fmt.low <= v <= fmt.high for v in values):
         return Parsed(text, None, "out_of_range")
-    return Parsed(text, values, "ok")
+    return Parsed(text, tuple(int(v) for v in values), "ok")
 
 
 def render(answer: Answer, fmt: AnswerFormat) -> str:

@@ -38,11 +38,13 @@ class Instance:
 
 @dataclass(frozen=True)
 class Plan:
-    """What to do with an answer: arm commands, which blocks form the structure to judge, and
-    an optional reason why the answer cannot be executed (the episode then fails, no motion)."""
+    """What to do with an answer: arm commands, which blocks form the structure to judge, where
+    the commands mean to leave blocks (``targets``; others should stay where the scene put them),
+    and an optional reason why the answer cannot be executed (the episode then fails, no motion)."""
 
     commands: tuple[Command, ...] = ()
     structure: tuple[str, ...] | None = None  # blocks whose standing decides; None = all
+    targets: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     invalid: str = ""
 
 

@@ -74,8 +74,8 @@ class Overhang(Task):
         return (x, f["support_half"] + overhang_cm / 100.0 - f["length"] / 2, z)
 
     def plan(self, inst: Instance, answer) -> Plan:
-        plank = inst.facts["plank"]
-        return Plan((Pick(plank), Place(plank, self._target(inst, answer[0]))))
+        plank, target = inst.facts["plank"], self._target(inst, answer[0])
+        return Plan((Pick(plank), Place(plank, target)), targets={plank: target})
 
     def oracle(self, inst: Instance, sandbox) -> OracleResult:
         sandbox.start(inst.scene)

@@ -8,14 +8,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from physgen.cell.primitives import Pick, Place
+from physgen.cell.scene import BlockSpec
 from physgen.config import in_range
 from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
 from physgen.tasks.registry import register
 from physgen.tasks.towers import (
-    TOWER_X, com_rule, cube, distance_to_valid, levels_of, pick_colours, stack, tower_scene,
+    TOWER_X,
+    com_rule,
+    cube,
+    distance_to_valid,
+    levels_of,
+    pick_colours,
+    stack,
+    tower_scene,
 )
-from physgen.cell.scene import BlockSpec
 
 
 @dataclass(frozen=True)
@@ -23,7 +30,7 @@ class PlacementParams:
     min_margin: float = 0.004  # m; the tower stands by at least this before placing
     max_offset: float = 0.4  # per-level lateral offset, fraction of block width
     side_distance: tuple[float, float] = (0.11, 0.13)  # m from the tower axis to the side block
-    window: int = 5  # cm around the top block the oracle searches laterally
+    window: int = 4  # cm around the top block the oracle searches laterally
     rest_tolerance: float = 0.01  # m; the placed block must rest this close to the tower top
 
     def __post_init__(self) -> None:
@@ -89,7 +96,7 @@ class Placement(Task):
         f, w = inst.facts, self.params.window
         rc, hc = round(f["top_y"] * 100), round(f["height"] * 100)
         valid = {}
-        for h in range(hc - 2, hc + 5):
+        for h in range(hc - 1, hc + 4):
             for r in range(rc - w, rc + w + 1):
                 settle = sandbox.trial({f["side"]: self._target(inst, (r, h))}, f["tower"], stop_on_fall=True)
                 valid[(r, h)] = settle.stood and self._rests_on_top(inst, settle)

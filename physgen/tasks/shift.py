@@ -13,7 +13,14 @@ from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
 from physgen.tasks.registry import register
 from physgen.tasks.towers import (
-    best_central, com_rule, cube, distance_to_valid, levels_of, pick_colours, stack, tower_scene,
+    best_central,
+    com_rule,
+    cube,
+    distance_to_valid,
+    levels_of,
+    pick_colours,
+    stack,
+    tower_scene,
 )
 
 
@@ -85,8 +92,8 @@ class Shift(Task):
         return (x, y + s_cm / 100.0, z)
 
     def plan(self, inst: Instance, answer) -> Plan:
-        top = inst.facts["top"]
-        return Plan((Pick(top), Place(top, self._target(inst, answer[0]))))
+        top, target = inst.facts["top"], self._target(inst, answer[0])
+        return Plan((Pick(top), Place(top, target)), targets={top: target})
 
     def oracle(self, inst: Instance, sandbox) -> OracleResult:
         sandbox.start(inst.scene)

@@ -41,7 +41,8 @@ class VariantSpace:
                 raise ConfigError(f"{where}.{name}.train", pools["train"], "a non-empty list")
             clash = set(map(repr, train)) & set(map(repr, held))
             if clash:
-                raise ConfigError(f"{where}.{name}.heldout", pools.get("heldout"), f"values not in train (shared: {sorted(clash)})")
+                raise ConfigError(f"{where}.{name}.heldout", pools.get("heldout"),
+                                  f"values not in train (shared: {sorted(clash)})")
             out.append(Factor(name, train, held))
         space = cls(tuple(out), lighting)
         for f in space.factors:

@@ -27,7 +27,8 @@ def concrete(rng: np.random.Generator) -> np.ndarray:
 
 def cloth(rng: np.random.Generator) -> np.ndarray:
     stripes = (np.arange(128)[None, :] // 8) % 2
-    return np.where(stripes[..., None] == 1, [60, 90, 140], [80, 110, 160]).astype(float) + rng.normal(0, 4, (128, 128, 1))
+    base = np.where(stripes[..., None] == 1, [60, 90, 140], [80, 110, 160]).astype(float)
+    return base + rng.normal(0, 4, (128, 128, 1))
 
 
 if __name__ == "__main__":
