@@ -58,7 +58,7 @@ class CameraConfig:
 class MotionConfig:
     """Arm motion settings for the primitives."""
 
-    speed: float = 0.3  # m/s, Cartesian
+    speed: float = 0.5  # m/s, Cartesian
     approach_height: float = 0.08  # m above the grasp/place pose
     grip_force: float = 40.0  # N per finger
     control_period_steps: int = 4  # physics steps per IK/control update
