@@ -39,6 +39,12 @@ def in_range(name: str, value: float, lo: float | None = None, hi: float | None 
     require(ok, name, value, f"a number in [{lo_s}, {hi_s}]")
 
 
+def interval(name: str, pair: tuple[float, float], lo: float, hi: float) -> None:
+    """Check a (low, high) pair: lo <= low <= high <= hi."""
+    in_range(f"{name}[0]", pair[0], lo, hi)
+    in_range(f"{name}[1]", pair[1], pair[0], hi)
+
+
 def one_of(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
     choices = list(choices)
     require(value in choices, name, value, f"one of {choices}")

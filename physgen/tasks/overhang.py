@@ -9,7 +9,7 @@ import numpy as np
 
 from physgen.cell.primitives import Pick, Place
 from physgen.cell.scene import BlockSpec
-from physgen.config import in_range
+from physgen.config import in_range, interval
 from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
 from physgen.tasks.registry import register
@@ -25,8 +25,7 @@ class OverhangParams:
     max_answer: int = 12
 
     def __post_init__(self) -> None:
-        in_range("length[0]", self.length[0], 0.04, 0.3)
-        in_range("length[1]", self.length[1], self.length[0], 0.3)
+        interval("length", self.length, 0.04, 0.3)
         in_range("width", self.width, 0.02, 0.07)
         in_range("thickness", self.thickness, 0.01, 0.06)
         in_range("min_fraction", self.min_fraction, 0.0, 0.49)

@@ -9,7 +9,7 @@ import numpy as np
 
 from physgen.cell.primitives import Pick, Place
 from physgen.cell.scene import BlockSpec
-from physgen.config import in_range
+from physgen.config import in_range, interval
 from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
 from physgen.tasks.registry import register
@@ -36,8 +36,7 @@ class PlacementParams:
     def __post_init__(self) -> None:
         in_range("min_margin", self.min_margin, 0.0, 0.05)
         in_range("max_offset", self.max_offset, 0.0, 0.6)
-        in_range("side_distance[0]", self.side_distance[0], 0.08, 0.2)
-        in_range("side_distance[1]", self.side_distance[1], self.side_distance[0], 0.2)
+        interval("side_distance", self.side_distance, 0.08, 0.2)
         in_range("window", self.window, 1, 15)
         in_range("rest_tolerance", self.rest_tolerance, 0.001, 0.05)
 

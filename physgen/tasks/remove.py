@@ -9,7 +9,7 @@ import numpy as np
 
 from physgen.cell.primitives import Pick, Place
 from physgen.cell.scene import COLOURS
-from physgen.config import in_range
+from physgen.config import in_range, interval
 from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
 from physgen.tasks.registry import register
@@ -29,8 +29,7 @@ class RemoveParams:
         in_range("min_margin", self.min_margin, 0.0, 0.05)
         in_range("spacing", self.spacing, 0.09, 0.2)
         in_range("max_offset", self.max_offset, 0.0, 0.5)
-        in_range("top_offset[0]", self.top_offset[0], 0.0, 1.0)
-        in_range("top_offset[1]", self.top_offset[1], self.top_offset[0], 1.0)
+        interval("top_offset", self.top_offset, 0.0, 1.0)
 
 
 @register

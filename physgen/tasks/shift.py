@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from physgen.cell.primitives import Pick, Place
-from physgen.config import in_range
+from physgen.config import in_range, interval
 from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
 from physgen.tasks.registry import register
@@ -34,8 +34,7 @@ class ShiftParams:
     def __post_init__(self) -> None:
         in_range("min_margin", self.min_margin, 0.0, 0.05)
         in_range("base_offset", self.base_offset, 0.0, 0.5)
-        in_range("top_offset[0]", self.top_offset[0], 0.0, 1.0)
-        in_range("top_offset[1]", self.top_offset[1], self.top_offset[0], 1.0)
+        interval("top_offset", self.top_offset, 0.0, 1.0)
         in_range("max_shift", self.max_shift, 1, 30)
 
 
