@@ -8,7 +8,9 @@ depends on what the cell ran before (the same seed gives the same image bytes an
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,7 @@ from physgen.resources import sim_path
 
 Vec3 = tuple[float, float, float]
 _DEFAULT_APPEARANCE = Appearance()
+_EGL_OWNER: int | None = None  # id of the cell holding this process's EGL context
 
 
 @dataclass(frozen=True)
@@ -96,20 +99,28 @@ class RobotCell:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def _load_egl(self) -> None:
-        """Load the EGL renderer plugin before any body; if it does not load, stay on TinyRenderer."""
-        try:
-            import pkgutil
+        """Load the EGL renderer plugin before any body; if it does not load, stay on TinyRenderer.
 
-            egl = pkgutil.get_loader("eglRenderer")
-            plugin = self.client.loadPlugin(egl.get_filename(), "_eglRendererPlugin") if egl else -1
+        Only one EGL cell per process: a second EGL context makes the first draw the other's shapes
+        (a known plugin limitation), so further cells fall back to TinyRenderer, with a warning.
+        """
+        global _EGL_OWNER
+        if _EGL_OWNER is not None:
+            warnings.warn("the EGL renderer serves one cell per process; this cell uses TinyRenderer", stacklevel=3)
+            return
+        try:
+            spec = importlib.util.find_spec("eglRenderer")
+            with c_output_silenced():
+                plugin = self.client.loadPlugin(spec.origin, "_eglRendererPlugin") if spec and spec.origin else -1
         except Exception:  # noqa: BLE001 - any failure means: no EGL here
             plugin = -1
         if plugin >= 0:
+            _EGL_OWNER = id(self)
             self._egl_plugin = plugin
             self.renderer_name = "egl"
             self._renderer_flag = pybullet.ER_BULLET_HARDWARE_OPENGL
 
-    def _reset_world(self) -> None:
+    def _reset_world(self, appearance: Appearance = _DEFAULT_APPEARANCE) -> None:
         c, p = self.client, self.config.physics
         c.resetSimulation()
         c.setPhysicsEngineParameter(
@@ -121,6 +132,9 @@ class RobotCell:
             c.configureDebugVisualizer(c.COV_ENABLE_GUI, 0)
         self._textures = {}
         self.table = c.loadURDF(str(sim_path("urdf", "table.urdf")), (0.45, 0.0, 0.0), useFixedBase=True)
+        # Texture the table before loading the arm: the EGL plugin ignores textures loaded after the Panda's.
+        texture = self._texture(appearance.table_texture)
+        c.changeVisualShape(self.table, -1, rgbaColor=appearance.table_colour, textureUniqueId=texture)
         self.arm = PandaArm(c, p, self.config.motion) if self.config.arm else None
         self.scene_camera = Camera(c, self.config.scene_camera, self._renderer_flag)
         w, h = self.config.wrist_resolution
@@ -131,6 +145,9 @@ class RobotCell:
         self.blocks, self._pins, self.sim_time = {}, {}, 0.0
 
     def close(self) -> None:
+        global _EGL_OWNER
+        if id(self) == _EGL_OWNER:
+            _EGL_OWNER = None
         with contextlib.suppress(pybullet.error):
             self.client.disconnect()
 
@@ -143,11 +160,9 @@ class RobotCell:
     # --- scene -----------------------------------------------------------------------------------
     def load(self, scene: SceneSpec) -> None:
         """Reset everything and build ``scene``: blocks at their poses, held blocks pinned."""
-        self._reset_world()
+        self._reset_world(scene.appearance)
         self.scene = scene
         a = scene.appearance
-        texture = self._texture(a.table_texture)
-        self.client.changeVisualShape(self.table, -1, rgbaColor=a.table_colour, textureUniqueId=texture)
         for m in scene.markers:
             half = [s / 2 for s in m.size]
             vis = self.client.createVisualShape(self.client.GEOM_BOX, halfExtents=half, rgbaColor=COLOURS[m.colour])
@@ -305,6 +320,8 @@ class RobotCell:
     def render_wrist(self) -> np.ndarray:
         if self.wrist_camera is None:
             raise RuntimeError("the wrist camera is off (CellConfig.wrist_camera = false)")
+        if self.arm is None:
+            raise RuntimeError("the wrist camera needs the arm (CellConfig.arm = false here)")
         ls = self.client.getLinkState(self.arm.body, HAND_LINK, computeForwardKinematics=True)
         m = np.asarray(self.client.getMatrixFromQuaternion(ls[5])).reshape(3, 3)
         eye = np.asarray(ls[4]) + m[:, 2] * 0.02
