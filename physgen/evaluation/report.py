@@ -136,11 +136,15 @@ def _markdown(report: dict[str, Any], rows: list[Row]) -> str:
                   f" {gt['marginal']})",
                   f"- agreement on non-marginal towers: {gt['agreement_non_marginal']:.2%}"
                   f" (disagreement {gt['disagreement_non_marginal']:.2%})",
-                  f"- agreement on marginal towers: {gt['agreement_marginal']}",
-                  f"- cause of disagreement: {gt['cause']}", ""]
+                  f"- agreement on marginal towers: {_pct(gt['agreement_marginal'])}",
+                  f"- disagreements: {gt['cause']}", ""]
     lines += ["## Physics", "", "```", json.dumps(report.get("physics", {}), indent=2), "```", "",
               "## Environment", "", "```", json.dumps(report["environment"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2%}"
 
 
 def _json_default(o: Any) -> Any:
