@@ -1,0 +1,1 @@
+"""Training: datasets from expert episodes and generic captions, SFT and GRPO with TRL."""
