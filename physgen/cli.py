@@ -11,7 +11,7 @@ from pathlib import Path
 
 from physgen.config import ConfigError, build, load_yaml, to_dict
 
-POLICIES = ("expert", "chance")
+POLICIES = ("expert", "chance", "vlm")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +53,34 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--split", choices=("train", "heldout"), default="train")
     s.add_argument("--out", type=Path, help="write one JSON record per episode (JSONL) here")
+    _model_arg(s)
     _cell_arg(s)
     s.set_defaults(func=cmd_rollout)
+
+    s = sub.add_parser("model", help="build or list model recipes (models/*.yaml)")
+    msub = s.add_subparsers(dest="model_command", required=True)
+    m = msub.add_parser("build", help="build a tiny recipe's model locally (tokenizer, processor, random weights)")
+    m.add_argument("recipe", help="a recipe name or YAML path")
+    m.add_argument("--out", type=Path, help="directory (default: the model cache, models/checkpoints/)")
+    m.add_argument("--seed", type=int, help="weights seed (default: the recipe's)")
+    m.set_defaults(func=cmd_model_build)
+    m = msub.add_parser("list", help="list the recipes")
+    m.set_defaults(func=cmd_model_list)
+
+    s = sub.add_parser("train", help="fine-tune a model")
+    tsub = s.add_subparsers(dest="train_command", required=True)
+    t = tsub.add_parser("sft", help="supervised fine-tuning on expert answers (TRL SFTTrainer, LoRA by default)")
+    t.add_argument("--task", required=True, help="a task name, or 'captions' for generic visual pre-training")
+    t.add_argument("--model", required=True, help="a recipe name or a model directory")
+    t.add_argument("--steps", type=int, default=300)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--examples", type=int, default=512, help="training scenes (seeds 100000 + i)")
+    t.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    t.add_argument("--lora-rank", type=int, default=16)
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4 LoRA, 1e-3 full)")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_train_sft)
 
     s = sub.add_parser("run", help="the main job: expert and chance over the whole suite, with a report")
     s.add_argument("--policy", action="append", choices=POLICIES, help="repeatable; default: expert and chance")
@@ -65,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ground-truth", type=int, default=200, metavar="N",
                    help="towers for the simulation vs analytic-rule check (0 to skip)")
     s.add_argument("--out", type=Path, help="run directory (default runs/run-<time>)")
+    _model_arg(s)
     _cell_arg(s)
     s.set_defaults(func=cmd_run)
     return p
@@ -72,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cell_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cell-config", type=Path, help="YAML file of CellConfig fields (see config/cell.yaml)")
+
+
+def _model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="for --policy vlm: a model directory or a recipe name")
 
 
 def _cell_config(args):
@@ -92,10 +123,17 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="ep", disable=None, file=sys.stderr, leave=False)
 
 
-def _make_policy(name: str, oracles, seed: int):
+def _make_policy(name: str, oracles, seed: int, model: str | None = None):
     from physgen.policy.chance import ChancePolicy
     from physgen.policy.expert import ExpertPolicy
 
+    if name == "vlm":
+        from physgen.policy.recipes import resolve_model
+        from physgen.policy.vlm import TransformersPolicy, VLMConfig
+
+        if not model:
+            raise ConfigError("model", model, "a model directory or recipe name with --policy vlm")
+        return TransformersPolicy(VLMConfig(model=str(resolve_model(model)), seed=seed))
     return ExpertPolicy(oracles) if name == "expert" else ChancePolicy(seed)
 
 
@@ -148,7 +186,7 @@ def cmd_rollout(args) -> int:
     _positive("episodes", args.episodes)
     task = _task_list(args.task)[0]
     oracles = Oracles()
-    policy = _make_policy(args.policy, oracles, args.seed)
+    policy = _make_policy(args.policy, oracles, args.seed, args.model)
     bar = _progress(args.episodes, f"{args.policy} on {task}")
     out = None
     if args.out:
@@ -176,6 +214,40 @@ def cmd_rollout(args) -> int:
     return 0
 
 
+def cmd_model_build(args) -> int:
+    from physgen.policy.recipes import build_model, load_recipe, resolve_model
+
+    recipe = load_recipe(args.recipe)
+    t0 = time.perf_counter()
+    path = build_model(recipe, args.out, args.seed) if args.out else resolve_model(recipe, seed=args.seed)
+    print(f"built {recipe.name} ({recipe.architecture}) in {time.perf_counter() - t0:.1f} s: {path}")
+    return 0
+
+
+def cmd_model_list(args) -> int:
+    from physgen.policy.recipes import load_recipe, recipe_names
+
+    for name in recipe_names():
+        r = load_recipe(name)
+        print(f"{name:<28} [{r.source}] {r.architecture}: {r.description}")
+    return 0
+
+
+def cmd_train_sft(args) -> int:
+    from physgen.training.sft import train_sft
+    from physgen.training.sft_config import SFTRunConfig
+
+    lr = args.lr if args.lr is not None else (1e-3 if args.full else 2e-4)
+    cfg = SFTRunConfig(task=args.task, model=args.model, out=args.out, steps=args.steps, seed=args.seed,
+                       examples=args.examples, lora=not args.full, lora_rank=args.lora_rank, learning_rate=lr,
+                       batch_size=args.batch_size)
+    if cfg.task != "captions":
+        _task_list(cfg.task)
+    final = train_sft(cfg)
+    print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from physgen.evaluation.ground_truth import check_agreement
     from physgen.evaluation.report import summarize, table, write_report
@@ -193,7 +265,7 @@ def cmd_run(args) -> int:
     out = args.out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     oracles = Oracles(cell_config.physics)
-    policies = [_make_policy(n, oracles, args.seed) for n in policies_named]
+    policies = [_make_policy(n, oracles, args.seed, args.model) for n in policies_named]
     total = len(tasks) * len(splits) * args.episodes * len(policies)
     records, physics = [], {}
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from physgen.tasks.base import Task
 from physgen.tasks.variants import VariantSpace
 
 _CLASSES: dict[str, type[Task]] = {}
-_NOT_TASKS = {"base", "registry", "variants", "towers", "oracle"}
+_NOT_TASKS = {"base", "registry", "variants", "towers", "oracle", "captions"}
 
 
 def register(cls: type[Task]) -> type[Task]:

@@ -18,8 +18,8 @@ from physgen.config import ConfigError
 from physgen.evaluation.episode import begin
 from physgen.policy.codec import parse, render
 from physgen.tasks import load_task, task_names
+from physgen.tasks.captions import caption
 from physgen.tasks.oracle import Oracles
-from physgen.training.captions import caption
 
 DATASET_VERSION = 1
 CAPTIONS = "captions"

@@ -1,0 +1,120 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer`` (PEFT LoRA by default; full fine-tuning for tiny
+models). Loss on the answer only. A run directory holds everything needed to repeat or resume it::
+
+    OUT/physgen_sft.json    the config                 OUT/dataset/      the training rows
+    OUT/checkpoints/        trainer checkpoints        OUT/log.jsonl     loss per logging step
+    OUT/model/              the final model (LoRA merged), loadable like any HF checkpoint
+    OUT/samples.jsonl       greedy answers of the final model on training prompts
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from physgen.config import to_dict
+from physgen.training import datasets as tds
+from physgen.training.collate import AnswerOnlyCollator
+from physgen.training.sft_config import SFTRunConfig
+
+log = logging.getLogger("physgen")
+
+
+def _json_log_callback(path: Path):
+    from transformers import TrainerCallback
+
+    class JsonLog(TrainerCallback):
+        """Appends every trainer log (loss, learning rate, grad norm) as one JSON line."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                with path.open("a") as f:
+                    f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+    return JsonLog()
+
+
+def dataset_for(cfg: SFTRunConfig, progress=None):
+    """The run's dataset: loaded from ``OUT/dataset`` when present, else built and saved there."""
+    path = cfg.out / "dataset"
+    if (path / "physgen_dataset.json").is_file():
+        return tds.load(path)
+    return tds.build([cfg.task], cfg.dataset_seeds, path, progress=progress)
+
+
+def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
+    """Run (or resume) SFT; returns the final model directory ``OUT/model``."""
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForImageTextToText
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTConfig, SFTTrainer
+
+    from physgen.policy.processor import load_processor
+    from physgen.policy.recipes import resolve_model
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "physgen_sft.json").write_text(json.dumps(to_dict(cfg), indent=2))
+    ds = dataset_for(cfg)
+    model_dir = resolve_model(cfg.model)
+    processor = load_processor(model_dir)
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    peft_config = (
+        LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                   target_modules="all-linear", task_type="CAUSAL_LM")
+        if cfg.lora else None
+    )
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"), max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
+        save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, report_to=[], remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True}, disable_tqdm=not progress, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), save_only_model=False,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, data_collator=AnswerOnlyCollator(processor),
+                         processing_class=processor, peft_config=peft_config,
+                         callbacks=[_json_log_callback(out / "log.jsonl")])
+    last = get_last_checkpoint(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
+    if last:
+        log.info("resuming SFT from %s", last)
+    trainer.train(resume_from_checkpoint=last)
+    final = trainer.model
+    if cfg.lora:
+        final = final.merge_and_unload()
+    final_dir = out / "model"
+    final.save_pretrained(final_dir)
+    processor.save_pretrained(final_dir)
+    _copy_recipe(model_dir, final_dir)
+    _log_samples(final_dir, ds, cfg, out / "samples.jsonl")
+    return final_dir
+
+
+def _copy_recipe(src: Path, dst: Path) -> None:
+    recipe = Path(src) / "physgen_recipe.yaml"
+    if recipe.is_file():
+        (dst / "physgen_recipe.yaml").write_text(recipe.read_text())
+
+
+def _log_samples(model_dir: Path, ds, cfg: SFTRunConfig, path: Path) -> None:
+    """Greedy answers of the saved model on the first training prompts, through the policy itself."""
+    if cfg.sample_answers == 0:
+        return
+    import numpy as np
+
+    from physgen.policy.base import Observation
+    from physgen.policy.codec import AnswerFormat
+    from physgen.policy.vlm import TransformersPolicy, VLMConfig
+
+    policy = TransformersPolicy(VLMConfig(model=str(model_dir)))
+    rows = [ds[i] for i in range(min(cfg.sample_answers, len(ds)))]
+    obs = [Observation(np.asarray(r["image"].convert("RGB")), r["prompt"], r["source"], r["seed"],
+                       AnswerFormat("choice", ("",))) for r in rows]
+    answers = policy.act_batch(obs)
+    with path.open("w") as f:
+        for r, a in zip(rows, answers):
+            f.write(json.dumps({"seed": r["seed"], "prompt": r["prompt"], "target": r["answer"], "answer": a}) + "\n")
+    policy.close()

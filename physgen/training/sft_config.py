@@ -1,0 +1,53 @@
+"""Configuration of an SFT run; saved beside the weights so the run can be repeated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from physgen.config import in_range, require
+
+TRAIN_SEED_BASE = 100_000  # training scenes use seeds from here; evaluation uses small seeds
+
+
+@dataclass(frozen=True)
+class SFTRunConfig:
+    """``task`` is a task name, or ``captions`` for the generic visual pre-training stage."""
+
+    task: str
+    model: str  # a recipe name (models/*.yaml) or a model directory
+    out: Path
+    steps: int = 300
+    seed: int = 0
+    examples: int = 512  # dataset rows: scenes TRAIN_SEED_BASE + [0, examples)
+    lora: bool = True  # False: full fine-tuning (tiny models)
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    grad_accum: int = 1
+    warmup_steps: int = 10
+    save_steps: int = 50
+    logging_steps: int = 5
+    sample_answers: int = 16  # greedy answers logged after training, for the policy to reproduce
+
+    def __post_init__(self) -> None:
+        require(bool(self.task), "task", self.task, "a task name or 'captions'")
+        require(bool(self.model), "model", self.model, "a recipe name or a model directory")
+        in_range("steps", self.steps, 1, 10_000_000)
+        in_range("examples", self.examples, 1, 10_000_000)
+        in_range("lora_rank", self.lora_rank, 1, 1024)
+        in_range("lora_alpha", self.lora_alpha, 1, 4096)
+        in_range("lora_dropout", self.lora_dropout, 0.0, 0.9)
+        in_range("learning_rate", self.learning_rate, 1e-8, 1.0)
+        in_range("batch_size", self.batch_size, 1, 4096)
+        in_range("grad_accum", self.grad_accum, 1, 4096)
+        in_range("warmup_steps", self.warmup_steps, 0, 1_000_000)
+        in_range("save_steps", self.save_steps, 1, 1_000_000)
+        in_range("logging_steps", self.logging_steps, 1, 1_000_000)
+        in_range("sample_answers", self.sample_answers, 0, 10_000)
+
+    @property
+    def dataset_seeds(self) -> list[int]:
+        return [TRAIN_SEED_BASE + i for i in range(self.examples)]
