@@ -67,13 +67,15 @@ def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
                    target_modules="all-linear", task_type="CAUSAL_LM")
         if cfg.lora else None
     )
+    cuda = torch.cuda.is_available()  # bf16 autocast on CPU is many times slower than float32
     args = SFTConfig(
         output_dir=str(out / "checkpoints"), max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
         warmup_steps=cfg.warmup_steps, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
         save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, report_to=[], remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True}, disable_tqdm=not progress, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(), save_only_model=False,
+        use_cpu=not cuda, bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False,
+        gradient_checkpointing=False,  # TRL's default trades time for memory; tiny models need neither
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, data_collator=AnswerOnlyCollator(processor),
                          processing_class=processor, peft_config=peft_config,
