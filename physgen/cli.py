@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-rank", type=int, default=16)
     t.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4 LoRA, 1e-3 full)")
     t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resume after a kill)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train_sft)
 
@@ -240,7 +241,7 @@ def cmd_train_sft(args) -> int:
     lr = args.lr if args.lr is not None else (1e-3 if args.full else 2e-4)
     cfg = SFTRunConfig(task=args.task, model=args.model, out=args.out, steps=args.steps, seed=args.seed,
                        examples=args.examples, lora=not args.full, lora_rank=args.lora_rank, learning_rate=lr,
-                       batch_size=args.batch_size)
+                       batch_size=args.batch_size, save_steps=args.save_steps)
     if cfg.task != "captions":
         _task_list(cfg.task)
     final = train_sft(cfg)

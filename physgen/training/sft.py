@@ -35,6 +35,15 @@ def _json_log_callback(path: Path):
     return JsonLog()
 
 
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest ``checkpoint-N`` that was fully written (a kill can interrupt the latest one;
+    ``trainer_state.json`` is written last)."""
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
 def dataset_for(cfg: SFTRunConfig, progress=None):
     """The run's dataset: loaded from ``OUT/dataset`` when present, else built and saved there."""
     path = cfg.out / "dataset"
@@ -48,7 +57,6 @@ def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForImageTextToText
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
     from physgen.policy.processor import load_processor
@@ -80,7 +88,7 @@ def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, data_collator=AnswerOnlyCollator(processor),
                          processing_class=processor, peft_config=peft_config,
                          callbacks=[_json_log_callback(out / "log.jsonl")])
-    last = get_last_checkpoint(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
+    last = last_complete_checkpoint(out / "checkpoints")
     if last:
         log.info("resuming SFT from %s", last)
     trainer.train(resume_from_checkpoint=last)
@@ -101,22 +109,31 @@ def _copy_recipe(src: Path, dst: Path) -> None:
         (dst / "physgen_recipe.yaml").write_text(recipe.read_text())
 
 
-def _log_samples(model_dir: Path, ds, cfg: SFTRunConfig, path: Path) -> None:
-    """Greedy answers of the saved model on the first training prompts, through the policy itself."""
-    if cfg.sample_answers == 0:
-        return
+def _sample_observations(ds, n: int):
+    """Observations of the first ``n`` dataset rows, as a policy receives them."""
     import numpy as np
 
     from physgen.policy.base import Observation
     from physgen.policy.codec import AnswerFormat
+
+    rows = [ds[i] for i in range(min(n, len(ds)))]
+    return [Observation(np.asarray(r["image"].convert("RGB")), r["prompt"], r["source"], r["seed"],
+                        AnswerFormat("choice", (r["answer"],))) for r in rows]
+
+
+def _log_samples(model_dir: Path, ds, cfg: SFTRunConfig, path: Path) -> None:
+    """Greedy answers of the saved model on the first training prompts, through the policy itself."""
+    if cfg.sample_answers == 0:
+        return
     from physgen.policy.vlm import TransformersPolicy, VLMConfig
 
+    obs = _sample_observations(ds, cfg.sample_answers)
     policy = TransformersPolicy(VLMConfig(model=str(model_dir)))
-    rows = [ds[i] for i in range(min(cfg.sample_answers, len(ds)))]
-    obs = [Observation(np.asarray(r["image"].convert("RGB")), r["prompt"], r["source"], r["seed"],
-                       AnswerFormat("choice", ("",))) for r in rows]
-    answers = policy.act_batch(obs)
+    try:
+        answers = policy.act_batch(obs)
+    finally:
+        policy.close()
     with path.open("w") as f:
-        for r, a in zip(rows, answers):
-            f.write(json.dumps({"seed": r["seed"], "prompt": r["prompt"], "target": r["answer"], "answer": a}) + "\n")
-    policy.close()
+        for o, a in zip(obs, answers):
+            f.write(json.dumps({"seed": o.seed, "prompt": o.prompt, "target": o.answer_format.choices[0],
+                                "answer": a}) + "\n")
