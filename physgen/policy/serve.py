@@ -4,10 +4,10 @@ For tests and for trying a tiny model locally, **not for production**: one reque
 time (a lock around the model), no batching across requests, no streaming, no token accounting
 (``usage`` is omitted and ``finish_reason`` is always ``"stop"``). Serve real models with vLLM
 (``vllm serve MODEL``) or SGLang (``python -m sglang.launch_server --model-path MODEL``); the
-:class:`~physgen.policy.http.HTTPPolicy` speaks their ``/v1`` API.
+:class:`~physgen.policy.openai_compat.HTTPPolicy` speaks their ``/v1`` API.
 
 Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /health`` (no key needed).
-A chat request must be what :class:`~physgen.policy.http.HTTPPolicy` sends: one user turn whose
+A chat request must be what :class:`~physgen.policy.openai_compat.HTTPPolicy` sends: one user turn whose
 content is one ``image_url`` part holding a ``data:image/...;base64,`` URL (images are never fetched)
 followed by one text part. Anything else is a 400 with an OpenAI-style error body, so a client that
 sends a different chat finds out instead of getting a silently different answer. The frame and the

@@ -52,6 +52,13 @@ def dataset_for(cfg: SFTRunConfig, progress=None):
     return tds.build([cfg.task], cfg.dataset_seeds, path, progress=progress)
 
 
+def _dataset_with_progress(cfg: SFTRunConfig, progress: bool):
+    from tqdm import tqdm
+
+    with tqdm(total=cfg.examples, desc=f"dataset {cfg.task}", unit="scene", disable=not progress or None) as bar:
+        return dataset_for(cfg, bar.update)
+
+
 def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
     """Run (or resume) SFT; returns the final model directory ``OUT/model``."""
     import torch
@@ -65,7 +72,7 @@ def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "physgen_sft.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    ds = dataset_for(cfg)
+    ds = _dataset_with_progress(cfg, progress)
     model_dir = resolve_model(cfg.model)
     processor = load_processor(model_dir)
     torch.manual_seed(cfg.seed)

@@ -58,7 +58,7 @@ MAX_BACKOFF_S = 30.0  # no single wait between attempts is longer than this
 MAX_RESPONSE_BYTES = 16 << 20  # a chat completion is kilobytes; more is treated as malformed
 MAX_ERROR_CHARS = 300  # of a server's error text quoted in an exception
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RETRY_STATUS = frozenset({401, 408, 429}) | frozenset(range(500, 600))
+_RETRY_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 MALFORMED_KINDS = {
     "not_json": "the body is not JSON",
     "no_choices": "no choices[0]",
@@ -103,7 +103,7 @@ class HTTPConfig:
     concurrency: int = 4
 
     def __post_init__(self) -> None:
-        if isinstance(self.base_url, str) and "@" in urlsplit(self.base_url).netloc:  # value redacted: a secret
+        if _has_userinfo(self.base_url):  # the value is redacted: it holds a secret
             raise ConfigError("base_url", _redact_userinfo(self.base_url),
                               "a URL without credentials: put the API key in the environment variable api_key_env")
         require(_valid_base_url(self.base_url), "base_url", self.base_url,
@@ -148,9 +148,21 @@ def _valid_base_url(url) -> bool:
             and not parts.query and not parts.fragment)
 
 
+def _has_userinfo(url) -> bool:
+    if not isinstance(url, str):
+        return False
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return "@" in url
+
+
 def _redact_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    try:
+        parts = urlsplit(url)
+        return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    except ValueError:
+        return "***"
 
 
 def image_data_url(image: np.ndarray, image_format: str = "png") -> str:
