@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--examples", type=int, default=512, help="training scenes (seeds 100000 + i)")
     t.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     t.add_argument("--lora-rank", type=int, default=16)
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4 LoRA, 1e-3 full)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4 LoRA, 3e-4 full)")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resume after a kill)")
     t.add_argument("--seed", type=int, default=0)
@@ -238,7 +238,7 @@ def cmd_train_sft(args) -> int:
     from physgen.training.sft import train_sft
     from physgen.training.sft_config import SFTRunConfig
 
-    lr = args.lr if args.lr is not None else (1e-3 if args.full else 2e-4)
+    lr = args.lr if args.lr is not None else (3e-4 if args.full else 2e-4)
     cfg = SFTRunConfig(task=args.task, model=args.model, out=args.out, steps=args.steps, seed=args.seed,
                        examples=args.examples, lora=not args.full, lora_rank=args.lora_rank, learning_rate=lr,
                        batch_size=args.batch_size, save_steps=args.save_steps)
