@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def physgen(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     exe = shutil.which("physgen", path=str(Path(sys.executable).parent)) or shutil.which("physgen")
     cmd = [exe, *args] if exe else [sys.executable, "-m", "physgen.cli", *args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -87,3 +87,17 @@ def test_main_job_small(tmp_path):
     assert report["physics"]["timestep"] > 0
     for name in ("report.md", "summary.csv", "episodes.jsonl"):
         assert (tmp_path / "run" / name).stat().st_size > 0
+
+
+def test_model_list_and_build(tmp_path):
+    listed = physgen("model", "list").stdout
+    assert "tiny-qwen2-vl" in listed and "tiny-idefics3" in listed and "[hub]" in listed
+    out = tmp_path / "m"
+    proc = physgen("model", "build", "tiny-qwen2-vl", "--out", str(out))
+    assert "built tiny-qwen2-vl" in proc.stdout
+    assert (out / "config.json").is_file() and (out / "physgen_recipe.yaml").is_file()
+
+
+def test_vlm_policy_needs_a_model():
+    proc = physgen("rollout", "--policy", "vlm", "--task", "stability", "--episodes", "1", check=False)
+    assert proc.returncode == 2 and "model" in proc.stderr
