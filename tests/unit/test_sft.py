@@ -114,3 +114,18 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tiny_models, dataset_dir
     state = json.loads((killed / "checkpoints" / "checkpoint-40" / "trainer_state.json").read_text())
     assert state["global_step"] == 40
     assert (killed / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_a_tiny_model_learns_to_read_the_image(tiny_models, tmp_path):
+    """fall_direction answers are left/right half the time each, so a model blind to the image
+    cannot push the answer loss below the prior (ln 2 over the 3 label tokens, about 0.23)."""
+    from physgen.training.sft import train_sft
+
+    cfg = SFTRunConfig(task="fall_direction", model=str(tiny_models["tiny-qwen2-vl"]), out=tmp_path / "run",
+                       steps=400, examples=64, lora=False, learning_rate=3e-4, batch_size=8, save_steps=1000,
+                       logging_steps=10, sample_answers=0)
+    train_sft(cfg, progress=False)
+    rows = [json.loads(ln) for ln in (cfg.out / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert sum(losses[-5:]) / 5 < 0.5 * 0.23
