@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train_sft)
 
     s = sub.add_parser("run", help="the main job: expert and chance over the whole suite, with a report")
-    s.add_argument("--policy", action="append", choices=POLICIES, help="repeatable; default: expert and chance")
+    s.add_argument("--policy", action="append", choices=POLICIES,
+                   help="repeatable; default: expert and chance, and vlm when --model is given")
     s.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
     s.add_argument("--episodes", type=int, default=20, help="episodes per task, split and policy")
     s.add_argument("--seed", type=int, default=0)
@@ -261,7 +262,7 @@ def cmd_run(args) -> int:
     for s in splits:
         if s not in ("train", "heldout"):
             raise ConfigError("splits", s, "train and/or heldout")
-    policies_named = args.policy or list(POLICIES)
+    policies_named = args.policy or ["expert", "chance", *(["vlm"] if args.model else [])]
     cell_config = _cell_config(args)
     out = args.out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
