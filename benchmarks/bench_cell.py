@@ -447,16 +447,21 @@ def main(argv: list[str] | None = None) -> int:
     env = results["env"]
     print(f"physgen cell benchmark  python {env['python']}  pybullet API {env['pybullet_api']}  "
           f"{env['system']}/{env['machine']} {env['cpus']} cpus  {env['date']}  one process (= one core)")
-    for block in (report_camera(results["camera"], budget), report_physics(results["physics"], budget),
-                  report_episodes(results["episodes"], budget)):
+    print_tables([report_camera(results["camera"], budget), report_physics(results["physics"], budget),
+                  report_episodes(results["episodes"], budget)], results, args.json)
+    return 0
+
+
+def print_tables(blocks: list[list[str]], results: dict, json_path: str | None) -> None:
+    """Print each table block, the total wall time, and write ``results`` as JSON when asked."""
+    for block in blocks:
         print()
         print("\n".join(block))
     print(f"\ntotal wall time {results['wall_s']:.0f} s")
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(results, f, indent=2)
-        print(f"wrote {args.json}")
-    return 0
+        print(f"wrote {json_path}")
 
 
 if __name__ == "__main__":

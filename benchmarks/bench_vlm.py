@@ -68,7 +68,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_cell import c_stdout_captured, interleave, median, paired_ratio, progress, timed
+from bench_cell import c_stdout_captured, interleave, median, paired_ratio, print_tables, progress, timed
 
 from physgen.cell.cell import RobotCell
 from physgen.evaluation.episode import begin, observation
@@ -502,15 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU, one process, torch threads {args.threads}; tiny recipes built with seed {args.seed}; frames: "
           f"{args.batch} x 224x224, tasks in turn, seeds {args.seed}..{args.seed + args.batch - 1}; max_new_tokens "
           f"{next(iter(r.values()))['max_new_tokens']}, greedy")
-    for block in (report_generation(r, args.batch, budget), report_step(r, args.batch, budget),
-                  report_sft(r, args, budget), report_memory(r, results["baseline_memory"])):
-        print()
-        print("\n".join(block))
-    print(f"\ntotal wall time {results['wall_s']:.0f} s")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"wrote {args.json}")
+    print_tables([report_generation(r, args.batch, budget), report_step(r, args.batch, budget),
+                  report_sft(r, args, budget), report_memory(r, results["baseline_memory"])], results, args.json)
     return 0
 
 
