@@ -12,6 +12,7 @@ from pathlib import Path
 from physgen.config import ConfigError, build, load_yaml, to_dict
 
 POLICIES = ("expert", "chance", "vlm")
+VLM_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as e:
         print(f"physgen: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in VLM_MODULES:
+            raise
+        print(f"physgen: error: this command needs {e.name!r}, from the vlm extra: pip install 'physgen[vlm]' "
+              "(in a checkout: .venv/bin/pip install -e '.[vlm]')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("physgen: interrupted", file=sys.stderr)
