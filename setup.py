@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 # (setup.cfg sends console scripts there in colcon builds; pip puts them in the venv's bin/).
 # One line per node: the module physgen_nodes/<name>.py must define main().
 NODES: list[str] = [
-    # "sim_cell_node",
+    "cell_node",
 ]
 
 CONSOLE_SCRIPTS = [

@@ -1,0 +1,112 @@
+"""The cell node: owns a robot cell and streams it.
+
+Publishes ``camera/image_raw`` (rgb8; reliable, depth 1), ``camera/image_raw/compressed`` (JPEG),
+``camera/camera_info`` and ``joint_states``; on a ``cell/reset`` record (``{"task", "seed",
+"split"}``) it builds that scene and publishes a ``cell/episode`` record with the prompt.
+Parameters: ``cell.*`` (:class:`physgen.cell.config.CellConfig`), ``rate_hz`` (0: as fast as the
+renderer allows), ``frame_id``, ``compressed``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
+from std_msgs.msg import Header, String
+
+from physgen.cell.cell import RobotCell
+from physgen.cell.config import CellConfig
+from physgen.config import ConfigError, in_range
+from physgen.tasks import load_task
+from physgen_nodes.conversions import Rejected, camera_info, compressed_msg, image_msg, record_msg, record_of
+from physgen_nodes.params import declare_config
+
+IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    rate_hz: float = 10.0
+    frame_id: str = "scene_camera_optical_frame"
+    compressed: bool = True
+
+    def __post_init__(self) -> None:
+        in_range("rate_hz", self.rate_hz, 0.0, 1000.0)
+
+
+class CellNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("cell", **kwargs)
+        self.stream = declare_config(self, StreamConfig)
+        self.cell = RobotCell(declare_config(self, CellConfig, "cell."))
+        self._lock = threading.Lock()  # the cell is not thread-safe; one user at a time
+        self.counts = {"frames": 0, "resets": 0, "rejected": 0}
+        self.image_pub = self.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
+        self.compressed_pub = self.create_publisher(CompressedImage, "camera/image_raw/compressed", IMAGE_QOS)
+        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", IMAGE_QOS)
+        self.joint_pub = self.create_publisher(JointState, "joint_states", 10)
+        self.episode_pub = self.create_publisher(String, "cell/episode", 10)
+        self.create_subscription(String, "cell/reset", self._on_reset, 10)
+        period = 1.0 / self.stream.rate_hz if self.stream.rate_hz > 0 else 0.0
+        self.timer = self.create_timer(period, self.publish_frame)
+
+    def _header(self) -> Header:
+        return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.stream.frame_id)
+
+    def publish_frame(self) -> None:
+        with self._lock:
+            rgb = self.cell.render()
+            joints = self.cell.arm.joint_positions() if self.cell.arm else []
+            names = self.cell.arm.joint_names if self.cell.arm else []
+        header = self._header()
+        self.image_pub.publish(image_msg(rgb, header))
+        if self.stream.compressed:
+            self.compressed_pub.publish(compressed_msg(rgb, header))
+        self.info_pub.publish(camera_info(self.cell.scene_camera.intrinsics, header))
+        self.joint_pub.publish(JointState(header=Header(stamp=header.stamp, frame_id=""), name=names,
+                                          position=[float(q) for q in joints]))
+        self.counts["frames"] += 1
+
+    def _on_reset(self, msg: String) -> None:
+        try:
+            req = record_of(msg, "reset")
+            task = load_task(str(req["task"]))
+            seed, split = int(req["seed"]), str(req.get("split", "train"))
+            inst = task.sample(seed, split)
+        except (Rejected, KeyError, ValueError, TypeError, ConfigError) as e:
+            self.counts["rejected"] += 1
+            self.get_logger().warning(f"reset rejected ({self.counts['rejected']} so far): {e}")
+            return
+        with self._lock:
+            self.cell.load(inst.scene)
+        self.counts["resets"] += 1
+        self.episode_pub.publish(record_msg("episode", {
+            "task": inst.task, "seed": inst.seed, "split": inst.split, "prompt": inst.prompt,
+            "variant": inst.variant, "physics": self.cell.physics_record(), "stamp": time.time()}))
+
+    def destroy_node(self) -> None:
+        self.cell.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CellNode()
+        rclpy.spin(node)
+    except ConfigError as e:
+        print(f"cell node: {e}")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

@@ -1,0 +1,15 @@
+"""Helpers for the ROS tests."""
+
+from __future__ import annotations
+
+
+def spin_until(executor, condition, timeout: float = 20.0) -> bool:
+    """Spin ``executor`` until ``condition()`` is true or ``timeout`` seconds pass."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        executor.spin_once(timeout_sec=0.05)
+    return condition()
