@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 # One line per node: the module physgen_nodes/<name>.py must define main().
 NODES: list[str] = [
     "cell_node",
+    "vlm_node",
 ]
 
 CONSOLE_SCRIPTS = [

@@ -1,0 +1,158 @@
+"""The VLM node: keeps only the latest camera frame; on each instruction runs the policy on a worker
+thread (a slow model never blocks callbacks) and publishes the answer.
+
+Subscribes ``camera/image_raw`` (rgb8/bgr8) and ``camera/image_raw/compressed`` (JPEG), and
+``vlm/instruction`` records ``{"task", "seed", "split", "prompt", "request_id"}``. Publishes
+``vlm/answer`` records: the raw text, the codec's parsed answer and reason code, and latency per
+stage (frame age, preprocess, generate, parse). Parameters: ``policy`` (expert, chance, vlm),
+``model`` (for vlm), ``seed``. Malformed frames and instructions are rejected and counted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from physgen.config import ConfigError, one_of
+from physgen.policy.base import Observation
+from physgen.policy.codec import parse
+from physgen.tasks import load_task
+from physgen_nodes.cell_node import IMAGE_QOS
+from physgen_nodes.conversions import Rejected, compressed_array, image_array, record_msg, record_of
+from physgen_nodes.params import declare_config
+
+
+@dataclass(frozen=True)
+class VLMNodeConfig:
+    policy: str = "expert"
+    model: str = ""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        one_of("policy", self.policy, ("expert", "chance", "vlm"))
+        if self.policy == "vlm" and not self.model:
+            raise ConfigError("model", self.model, "a model directory or recipe name when policy is vlm")
+
+
+def make_policy(cfg: VLMNodeConfig):
+    from physgen.policy.chance import ChancePolicy
+    from physgen.policy.expert import ExpertPolicy
+
+    if cfg.policy == "vlm":
+        from physgen.policy.recipes import resolve_model
+        from physgen.policy.vlm import TransformersPolicy, VLMConfig
+
+        return TransformersPolicy(VLMConfig(model=str(resolve_model(cfg.model)), seed=cfg.seed))
+    return ExpertPolicy() if cfg.policy == "expert" else ChancePolicy(cfg.seed)
+
+
+class VLMNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("vlm", **kwargs)
+        self.config = declare_config(self, VLMNodeConfig)
+        self.policy = make_policy(self.config)
+        self.counts = {"frames": 0, "rejected_frames": 0, "instructions": 0, "rejected_instructions": 0,
+                       "answers": 0, "no_frame": 0, "policy_errors": 0}
+        self._frame: tuple[np.ndarray, float] | None = None
+        self._frame_lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm-policy")
+        group = ReentrantCallbackGroup()
+        self.create_subscription(Image, "camera/image_raw", self._on_image, IMAGE_QOS, callback_group=group)
+        self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, IMAGE_QOS,
+                                 callback_group=group)
+        self.create_subscription(String, "vlm/instruction", self._on_instruction, 10, callback_group=group)
+        self.answer_pub = self.create_publisher(String, "vlm/answer", 10)
+
+    def _keep(self, convert, msg) -> None:
+        try:
+            rgb = convert(msg)
+        except Rejected as e:
+            self.counts["rejected_frames"] += 1
+            self.get_logger().warning(f"frame rejected ({self.counts['rejected_frames']} so far): {e}",
+                                      throttle_duration_sec=5.0)
+            return
+        with self._frame_lock:
+            self._frame = (rgb, time.monotonic())
+        self.counts["frames"] += 1
+
+    def _on_image(self, msg: Image) -> None:
+        self._keep(image_array, msg)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._keep(compressed_array, msg)
+
+    def _on_instruction(self, msg: String) -> None:
+        try:
+            req = record_of(msg, "instruction")
+            task = load_task(str(req["task"]))
+            seed, split, prompt = int(req["seed"]), str(req.get("split", "train")), str(req["prompt"])
+        except (Rejected, KeyError, ValueError, TypeError, ConfigError) as e:
+            self.counts["rejected_instructions"] += 1
+            self.get_logger().warning(f"instruction rejected: {e}")
+            return
+        self.counts["instructions"] += 1
+        self._worker.submit(self._answer, task, seed, split, prompt, req.get("request_id"))
+
+    def _answer(self, task, seed: int, split: str, prompt: str, request_id) -> None:
+        with self._frame_lock:
+            frame = self._frame
+        base = {"request_id": request_id, "task": task.name, "seed": seed, "split": split,
+                "policy": self.policy.name}
+        if frame is None:
+            self.counts["no_frame"] += 1
+            self.answer_pub.publish(record_msg("answer", {**base, "raw": "", "answer": None, "reason": "no_frame",
+                                                          "latency": {}}))
+            return
+        rgb, received = frame
+        t0 = time.monotonic()
+        inst = task.sample(seed, split) if self.policy.name == "expert" else None
+        obs = Observation(rgb, prompt, task.name, seed, task.answer_format, inst)
+        t1 = time.monotonic()
+        try:
+            raw = self.policy.act(obs)
+        except Exception as e:  # noqa: BLE001 - a failing policy is reported, the node keeps serving
+            self.counts["policy_errors"] += 1
+            self.get_logger().error(f"policy failed: {e}")
+            raw = ""
+        t2 = time.monotonic()
+        parsed = parse(raw, task.answer_format)
+        t3 = time.monotonic()
+        latency = {"frame_age_s": t0 - received, "preprocess_s": t1 - t0, "generate_s": t2 - t1, "parse_s": t3 - t2}
+        self.answer_pub.publish(record_msg("answer", {**base, **parsed.to_dict(), "latency": latency}))
+        self.counts["answers"] += 1
+
+    def destroy_node(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self.policy.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    from rclpy.executors import MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = VLMNode()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except ConfigError as e:
+        print(f"vlm node: {e}")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
