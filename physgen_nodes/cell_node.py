@@ -13,7 +13,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
@@ -25,6 +24,7 @@ from physgen.config import ConfigError, in_range
 from physgen.tasks import load_task
 from physgen_nodes.conversions import Rejected, camera_info, compressed_msg, image_msg, record_msg, record_of
 from physgen_nodes.params import declare_config
+from physgen_nodes.runner import run_node
 
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -90,23 +90,15 @@ class CellNode(Node):
             "variant": inst.variant, "physics": self.cell.physics_record(), "stamp": time.time()}))
 
     def destroy_node(self) -> None:
-        self.cell.close()
+        cell = getattr(self, "cell", None)  # absent when a bad parameter stopped __init__
+        if cell is not None:
+            cell.close()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CellNode()
-        rclpy.spin(node)
-    except ConfigError as e:
-        print(f"cell node: {e}")
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(CellNode, args)
+
+
+if __name__ == "__main__":
+    main()

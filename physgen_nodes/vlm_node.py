@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
@@ -29,6 +28,7 @@ from physgen.tasks import load_task
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, compressed_array, image_array, record_msg, record_of
 from physgen_nodes.params import declare_config
+from physgen_nodes.runner import run_node
 
 
 @dataclass(frozen=True)
@@ -131,28 +131,16 @@ class VLMNode(Node):
         self.counts["answers"] += 1
 
     def destroy_node(self) -> None:
-        self._worker.shutdown(wait=True, cancel_futures=True)
-        self.policy.close()
+        if hasattr(self, "_worker"):  # absent when a bad parameter stopped __init__
+            self._worker.shutdown(wait=True, cancel_futures=True)
+        if hasattr(self, "policy"):
+            self.policy.close()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
-    from rclpy.executors import MultiThreadedExecutor
+    run_node(VLMNode, args)
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = VLMNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except ConfigError as e:
-        print(f"vlm node: {e}")
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+
+if __name__ == "__main__":
+    main()

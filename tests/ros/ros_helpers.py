@@ -13,3 +13,13 @@ def spin_until(executor, condition, timeout: float = 20.0) -> bool:
             return True
         executor.spin_once(timeout_sec=0.05)
     return condition()
+
+
+def executor(ctx, *nodes, multi: bool = False):
+    """An executor in ``ctx`` holding ``nodes`` (multi-threaded when a node needs it)."""
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    ex = (MultiThreadedExecutor if multi else SingleThreadedExecutor)(context=ctx)
+    for n in nodes:
+        ex.add_node(n)
+    return ex

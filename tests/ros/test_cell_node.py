@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ros_helpers import spin_until
+from ros_helpers import executor, spin_until
 
 from physgen.cell.cell import RobotCell
 from physgen.config import ConfigError
 from physgen.evaluation.episode import begin
 from physgen.tasks import load_task
-
-
-def _executor(ctx, *nodes):
-    from rclpy.executors import SingleThreadedExecutor
-
-    ex = SingleThreadedExecutor(context=ctx)
-    for n in nodes:
-        ex.add_node(n)
-    return ex
 
 
 def test_streams_the_in_process_frame_after_a_reset(ros_context):
@@ -39,7 +30,7 @@ def test_streams_the_in_process_frame_after_a_reset(ros_context):
     probe.create_subscription(JointState, "joint_states", lambda m: got["joints"].append(m), 10)
     probe.create_subscription(String, "cell/episode", lambda m: got["episodes"].append(m), 10)
     reset = probe.create_publisher(String, "cell/reset", 10)
-    ex = _executor(ros_context, cell, probe)
+    ex = executor(ros_context, cell, probe)
     try:
         assert spin_until(ex, lambda: len(got["images"]) >= 2 and got["info"] and got["joints"])
         while not got["episodes"]:
@@ -71,7 +62,7 @@ def test_bad_reset_requests_are_counted_and_the_node_keeps_streaming(ros_context
     cell = CellNode(context=ros_context)
     probe = Node("probe", context=ros_context)
     reset = probe.create_publisher(String, "cell/reset", 10)
-    ex = _executor(ros_context, cell, probe)
+    ex = executor(ros_context, cell, probe)
     try:
         bad = [String(data="not json"), record_msg("reset", {"task": "nope", "seed": 1}),
                record_msg("reset", {"task": "shift"})]

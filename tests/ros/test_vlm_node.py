@@ -4,21 +4,12 @@ policy and the codec, with per-stage latency; malformed frames are rejected and 
 from __future__ import annotations
 
 import pytest
-from ros_helpers import spin_until
+from ros_helpers import executor, spin_until
 
 from physgen.config import ConfigError
 from physgen.policy.codec import render
 from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
-
-
-def _executor(ctx, *nodes):
-    from rclpy.executors import MultiThreadedExecutor
-
-    ex = MultiThreadedExecutor(context=ctx)
-    for n in nodes:
-        ex.add_node(n)
-    return ex
 
 
 def test_expert_answer_over_the_graph_matches_in_process(ros_context):
@@ -38,7 +29,7 @@ def test_expert_answer_over_the_graph_matches_in_process(ros_context):
     probe.create_subscription(String, "vlm/answer", lambda m: answers.append(record_of(m, "answer")), 10)
     reset = probe.create_publisher(String, "cell/reset", 10)
     instruct = probe.create_publisher(String, "vlm/instruction", 10)
-    ex = _executor(ros_context, cell, vlm, probe)
+    ex = executor(ros_context, cell, vlm, probe, multi=True)
     try:
         while not episodes:
             reset.publish(record_msg("reset", {"task": "shift", "seed": 4}))
@@ -80,7 +71,7 @@ def test_malformed_frames_are_counted_and_no_frame_is_answered_with_a_reason(ros
     probe.create_subscription(String, "vlm/answer", lambda m: answers.append(record_of(m, "answer")), 10)
     images = probe.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
     instruct = probe.create_publisher(String, "vlm/instruction", 10)
-    ex = _executor(ros_context, vlm, probe)
+    ex = executor(ros_context, vlm, probe, multi=True)
     try:
         while vlm.counts["rejected_frames"] < 3:
             images.publish(Image(height=4, width=4, encoding="mono16", step=8, data=bytes(32)))

@@ -1,0 +1,55 @@
+"""Nodes as separate processes (as `ros2 run` starts them), talking over real DDS on localhost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ros_helpers import executor, spin_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(domain: int) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "ROS_DOMAIN_ID": str(domain),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+
+
+def test_a_bad_parameter_exits_2_naming_it(ros_context):
+    proc = subprocess.run([sys.executable, "-m", "physgen_nodes.cell_node", "--ros-args", "-p",
+                           "cell.scene_camera.width:=8"], env=_env(ros_context.get_domain_id()),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "cell.scene_camera.width=8" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cell_node_process_streams_to_this_process_and_stops_cleanly(ros_context):
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from physgen_nodes.cell_node import IMAGE_QOS
+
+    proc = subprocess.Popen([sys.executable, "-m", "physgen_nodes.cell_node", "--ros-args", "-p", "rate_hz:=10.0"],
+                            env=_env(ros_context.get_domain_id()), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    probe = Node("probe", context=ros_context)
+    images = []
+    probe.create_subscription(Image, "camera/image_raw", images.append, IMAGE_QOS)
+    ex = executor(ros_context, probe)
+    try:
+        assert spin_until(ex, lambda: len(images) >= 3 or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, proc.stderr.read()
+        assert images[-1].width == 224 and images[-1].encoding == "rgb8"
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, err
