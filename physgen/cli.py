@@ -12,7 +12,9 @@ from pathlib import Path
 from physgen.config import ConfigError, build, load_yaml, to_dict
 
 POLICIES = ("expert", "chance", "vlm")
-VLM_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
+VLM_ONLY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
+EXTRA_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors",
+               "rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "cv2"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +25,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"physgen: error: {e}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] not in VLM_MODULES:
+        if (e.name or "").split(".")[0] not in EXTRA_MODULES:
             raise
-        print(f"physgen: error: this command needs {e.name!r}, from the vlm extra: pip install 'physgen[vlm]' "
-              "(in a checkout: .venv/bin/pip install -e '.[vlm]')", file=sys.stderr)
+        extra = "vlm" if (e.name or "").split(".")[0] in VLM_ONLY else "ros"
+        print(f"physgen: error: this command needs {e.name!r}, from the {extra} extra: pip install "
+              f"'physgen[{extra}]' (in a checkout: .venv/bin/pip install -e '.[{extra}]'; with ROS 2 "
+              "installed, source it instead of the ros extra)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("physgen: interrupted", file=sys.stderr)
@@ -89,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resume after a kill)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train_sft)
+
+    s = sub.add_parser("node", help="run one ROS 2 node in this process, as `ros2 run physgen NAME` does",
+                       description="Runs physgen_nodes.NAME; everything after NAME goes to the node "
+                                   "(for example: --ros-args -p rate_hz:=5.0). Needs rclpy (the ros extra).")
+    s.add_argument("name", help="a node module in physgen_nodes, e.g. cell_node, vlm_node")
+    s.add_argument("node_args", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_node)
 
     s = sub.add_parser("run", help="the main job: expert and chance over the whole suite, with a report")
     s.add_argument("--policy", action="append", choices=POLICIES,
@@ -254,6 +265,26 @@ def cmd_train_sft(args) -> int:
         _task_list(cfg.task)
     final = train_sft(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
+    return 0
+
+
+def node_names() -> list[str]:
+    import pkgutil
+
+    import physgen_nodes
+
+    skip = {"conversions", "params", "runner"}
+    return sorted(m.name for m in pkgutil.iter_modules(physgen_nodes.__path__) if m.name not in skip)
+
+
+def cmd_node(args) -> int:
+    import importlib
+
+    names = node_names()
+    if args.name not in names:
+        raise ConfigError("node", args.name, f"one of {names}")
+    module = importlib.import_module(f"physgen_nodes.{args.name}")
+    module.main([f"physgen_nodes.{args.name}", *args.node_args])
     return 0
 
 

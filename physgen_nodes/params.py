@@ -69,5 +69,5 @@ def declare_config(node, cls: type[T], prefix: str = "", required: tuple[str, ..
         value = param.value
         if value is not None:
             values[name] = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else value
-    where = prefix.rstrip(".") or node.get_name()
+    where = prefix.rstrip(".")  # errors name the parameter exactly as it is set
     return build(cls, nest(values), where)

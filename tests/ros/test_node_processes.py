@@ -53,3 +53,13 @@ def test_cell_node_process_streams_to_this_process_and_stops_cleanly(ros_context
             proc.kill()
             raise
     assert proc.returncode == 0, err
+
+
+def test_physgen_node_runs_a_node_like_ros2_run(ros_context):
+    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "vlm_node", "--ros-args", "-p",
+                           "policy:=vlm"], env=_env(ros_context.get_domain_id()), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "model=''" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "nope"], env=_env(ros_context.get_domain_id()), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "cell_node" in proc.stderr
