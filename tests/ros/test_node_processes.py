@@ -60,6 +60,6 @@ def test_physgen_node_runs_a_node_like_ros2_run(ros_context):
                            "policy:=vlm"], env=_env(ros_context.get_domain_id()), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and "model=''" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "nope"], env=_env(ros_context.get_domain_id()), capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "nope"],
+                          env=_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "cell_node" in proc.stderr
