@@ -3,6 +3,9 @@
 Publishes ``camera/image_raw`` (rgb8; reliable, depth 1), ``camera/image_raw/compressed`` (JPEG),
 ``camera/camera_info`` and ``joint_states``; on a ``cell/reset`` record (``{"task", "seed",
 "split"}``) it builds that scene and publishes a ``cell/episode`` record with the prompt.
+Executes ``trajectory_msgs/JointTrajectory`` on ``arm_controller/joint_trajectory`` and
+``gripper_controller/joint_trajectory`` (the topics of ros2_controllers' JointTrajectoryController)
+deterministically in simulated time, and reports each in a ``cell/motion`` record.
 Parameters: ``cell.*`` (:class:`physgen.cell.config.CellConfig`), ``rate_hz`` (0: as fast as the
 renderer allows), ``frame_id``, ``compressed``.
 """
@@ -17,9 +20,11 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Header, String
+from trajectory_msgs.msg import JointTrajectory
 
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
+from physgen.cell.trajectory import Trajectory, check, follow
 from physgen.config import ConfigError, in_range
 from physgen.tasks import load_task
 from physgen_nodes.conversions import Rejected, camera_info, compressed_msg, image_msg, record_msg, record_of
@@ -45,13 +50,16 @@ class CellNode(Node):
         self.stream = declare_config(self, StreamConfig)
         self.cell = RobotCell(declare_config(self, CellConfig, "cell."))
         self._lock = threading.Lock()  # the cell is not thread-safe; one user at a time
-        self.counts = {"frames": 0, "resets": 0, "rejected": 0}
+        self.counts = {"frames": 0, "resets": 0, "rejected": 0, "trajectories": 0, "rejected_trajectories": 0}
         self.image_pub = self.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
         self.compressed_pub = self.create_publisher(CompressedImage, "camera/image_raw/compressed", IMAGE_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", IMAGE_QOS)
         self.joint_pub = self.create_publisher(JointState, "joint_states", 10)
         self.episode_pub = self.create_publisher(String, "cell/episode", 10)
         self.create_subscription(String, "cell/reset", self._on_reset, 10)
+        self.motion_pub = self.create_publisher(String, "cell/motion", 10)
+        for topic in ("arm_controller/joint_trajectory", "gripper_controller/joint_trajectory"):
+            self.create_subscription(JointTrajectory, topic, self._on_trajectory, 10)
         period = 1.0 / self.stream.rate_hz if self.stream.rate_hz > 0 else 0.0
         self.timer = self.create_timer(period, self.publish_frame)
 
@@ -88,6 +96,21 @@ class CellNode(Node):
         self.episode_pub.publish(record_msg("episode", {
             "task": inst.task, "seed": inst.seed, "split": inst.split, "prompt": inst.prompt,
             "variant": inst.variant, "physics": self.cell.physics_record(), "stamp": time.time()}))
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        traj = Trajectory(tuple(msg.joint_names),
+                          tuple(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points),
+                          tuple(tuple(float(v) for v in p.positions) for p in msg.points))
+        with self._lock:
+            reason = check(traj, self.cell)
+            errors = {} if reason else follow(self.cell, traj)
+        if reason:
+            self.counts["rejected_trajectories"] += 1
+            self.get_logger().warning(f"trajectory rejected: {reason}")
+        else:
+            self.counts["trajectories"] += 1
+        self.motion_pub.publish(record_msg("motion", {"ok": not reason, "reason": reason, "errors": errors,
+                                                      "sim_time": self.cell.sim_time}))
 
     def destroy_node(self) -> None:
         cell = getattr(self, "cell", None)  # absent when a bad parameter stopped __init__

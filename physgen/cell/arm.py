@@ -50,6 +50,7 @@ class PandaArm:
         self._lower = [i[8] for i in info]
         self._upper = [i[9] for i in info]
         self._ranges = [u - lo for lo, u in zip(self._lower, self._upper)]
+        self._hold_targets = list(REST_POSE)
         gear = client.createConstraint(
             self.body, FINGER_JOINTS[0], self.body, FINGER_JOINTS[1],
             jointType=client.JOINT_GEAR, jointAxis=(1, 0, 0),
@@ -60,6 +61,18 @@ class PandaArm:
             client.changeDynamics(self.body, j, lateralFriction=1.2, spinningFriction=0.002, frictionAnchor=1)
         self.finger_target = FINGER_OPEN
         self.reset_home()
+
+    @property
+    def lower_limits(self) -> list[float]:
+        return list(self._lower)
+
+    @property
+    def upper_limits(self) -> list[float]:
+        return list(self._upper)
+
+    def hold_targets(self) -> list[float]:
+        """The arm joints' current position-control targets."""
+        return list(self._hold_targets)
 
     # --- state -------------------------------------------------------------------------------
     def joint_positions(self) -> list[float]:
@@ -95,6 +108,7 @@ class PandaArm:
         return list(q[:7])
 
     def hold(self, q: list[float]) -> None:
+        self._hold_targets = [float(v) for v in q]
         self._c.setJointMotorControlArray(
             self.body, ARM_JOINTS, self._c.POSITION_CONTROL, targetPositions=q, forces=ARM_FORCES,
             positionGains=[0.1] * 7,

@@ -91,3 +91,38 @@ def test_a_bad_parameter_fails_at_start_with_its_name(ros_context):
 
     with pytest.raises(ConfigError, match=r"cell\.physics\.timestep=-1\.0: expected"):
         CellNode(context=ros_context, parameter_overrides=[Parameter("cell.physics.timestep", value=-1.0)])
+
+
+def test_joint_trajectories_move_the_arm_and_bad_ones_are_rejected(ros_context):
+    from builtin_interfaces.msg import Duration
+    from rclpy.node import Node
+    from std_msgs.msg import String
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    from physgen_nodes.cell_node import CellNode
+    from physgen_nodes.conversions import record_of
+
+    cell = CellNode(context=ros_context)
+    probe = Node("probe", context=ros_context)
+    motions = []
+    probe.create_subscription(String, "cell/motion", lambda m: motions.append(record_of(m, "motion")), 10)
+    arm = probe.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
+    ex = executor(ros_context, cell, probe)
+    start = cell.cell.arm.joint_positions()[0]
+    good = JointTrajectory(joint_names=["panda_joint1"], points=[
+        JointTrajectoryPoint(positions=[start + 0.25], time_from_start=Duration(sec=1))])
+    bad = JointTrajectory(joint_names=["panda_joint4"], points=[
+        JointTrajectoryPoint(positions=[1.0], time_from_start=Duration(sec=1))])  # above the joint's limit 0
+    try:
+        for msg in (good, bad):
+            n = len(motions)
+            while len(motions) == n:
+                arm.publish(msg)
+                spin_until(ex, lambda n=n: len(motions) > n, timeout=2.0)
+        assert motions[0]["ok"] and motions[0]["errors"]["panda_joint1"] < 1e-3
+        assert motions[1] == {**motions[1], "ok": False, "reason": "out_of_limits"}
+        assert abs(cell.cell.arm.joint_positions()[0] - (start + 0.25)) < 1e-3
+    finally:
+        ex.shutdown()
+        cell.destroy_node()
+        probe.destroy_node()

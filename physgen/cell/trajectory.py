@@ -1,0 +1,82 @@
+"""Joint trajectories as a ros2_control JointTrajectoryController takes them: named joints,
+waypoints with times from start, linear interpolation between them. ROS-free; the cell node
+converts ``trajectory_msgs/JointTrajectory`` into :class:`Trajectory`.
+
+Execution is deterministic: the number of physics steps follows from the trajectory's duration,
+never from the wall clock, so the same trajectory gives the same outcome over ROS and in-process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from physgen.cell.arm import FINGER_OPEN
+from physgen.cell.cell import RobotCell
+
+FINGERS = ("panda_finger_joint1", "panda_finger_joint2")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    joint_names: tuple[str, ...]
+    times: tuple[float, ...]  # seconds from start, strictly increasing
+    positions: tuple[tuple[float, ...], ...]  # one row per waypoint, in joint_names order
+
+
+def check(traj: Trajectory, cell: RobotCell) -> str:
+    """A reason code when ``traj`` cannot be executed on this cell's arm, else ``""``."""
+    arm = cell.arm
+    if arm is None:
+        return "no_arm"
+    if not traj.joint_names or not traj.times:
+        return "empty"
+    known = set(arm.joint_names)
+    if any(n not in known for n in traj.joint_names) or len(set(traj.joint_names)) != len(traj.joint_names):
+        return "unknown_joint"
+    if any(len(p) != len(traj.joint_names) for p in traj.positions) or len(traj.positions) != len(traj.times):
+        return "bad_length"
+    if traj.times[0] < 0 or any(b <= a for a, b in zip(traj.times, traj.times[1:])):
+        return "times_not_increasing"
+    lower, upper = _limits(cell)
+    for row in traj.positions:
+        for name, q in zip(traj.joint_names, row):
+            if not np.isfinite(q) or q < lower[name] - 1e-9 or q > upper[name] + 1e-9:
+                return "out_of_limits"
+    return ""
+
+
+def _limits(cell: RobotCell) -> tuple[dict[str, float], dict[str, float]]:
+    arm = cell.arm
+    names = arm.joint_names
+    lower = dict(zip(names[:7], arm.lower_limits)) | {f: 0.0 for f in FINGERS}
+    upper = dict(zip(names[:7], arm.upper_limits)) | {f: FINGER_OPEN for f in FINGERS}
+    return lower, upper
+
+
+def follow(cell: RobotCell, traj: Trajectory, hold_time: float = 0.25) -> dict:
+    """Track ``traj`` (checked first) with the arm's position control, then hold the last
+    waypoint for ``hold_time`` seconds. Returns the final tracking error per joint (rad or m)."""
+    reason = check(traj, cell)
+    if reason:
+        raise ValueError(f"trajectory rejected: {reason}")
+    arm = cell.arm
+    names = list(arm.joint_names)
+    dt = cell.config.physics.timestep * cell.config.motion.control_period_steps
+    times = np.asarray((0.0, *traj.times)) if traj.times[0] > 0 else np.asarray(traj.times)
+    start = np.asarray(arm.joint_positions())
+    cols = [names.index(n) for n in traj.joint_names]
+    rows = [start[cols]] if traj.times[0] > 0 else []
+    waypoints = np.asarray([*rows, *[np.asarray(p) for p in traj.positions]])
+    target = np.asarray([*arm.hold_targets(), arm.finger_target, arm.finger_target])
+    ticks = int(np.ceil((times[-1] + hold_time) / dt))
+    for k in range(1, ticks + 1):
+        t = min(k * dt, times[-1])
+        q = np.array([np.interp(t, times, waypoints[:, j]) for j in range(len(cols))])
+        target[cols] = q
+        arm.set_gripper(float(np.mean(target[7:9])))
+        arm.hold(list(target[:7]))
+        cell.step(cell.config.motion.control_period_steps)
+    final = np.asarray(arm.joint_positions())
+    return {n: float(abs(final[c] - waypoints[-1][i])) for i, (n, c) in enumerate(zip(traj.joint_names, cols))}
