@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 NODES: list[str] = [
     "cell_node",
     "vlm_node",
+    "recorder_node",
 ]
 
 CONSOLE_SCRIPTS = [

@@ -14,7 +14,7 @@ from physgen.config import ConfigError, build, load_yaml, to_dict
 POLICIES = ("expert", "chance", "vlm")
 VLM_ONLY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
 EXTRA_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors",
-               "rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "cv2"}
+               "rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "cv2", "rosbags", "mcap"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("name", help="a node module in physgen_nodes, e.g. cell_node, vlm_node")
     s.add_argument("node_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_node)
+
+    s = sub.add_parser("bag", help="rosbag2 (MCAP) bags written by the recorder node")
+    bsub = s.add_subparsers(dest="bag_command", required=True)
+    b = bsub.add_parser("info", help="topics, types and message counts of a bag")
+    b.add_argument("bag", type=Path)
+    b.set_defaults(func=cmd_bag_info)
+    b = bsub.add_parser("repair", help="after a kill: recover every message up to the last flushed chunk "
+                                       "and rewrite metadata.yaml")
+    b.add_argument("bag", type=Path)
+    b.set_defaults(func=cmd_bag_repair)
 
     s = sub.add_parser("run", help="the main job: expert and chance over the whole suite, with a report")
     s.add_argument("--policy", action="append", choices=POLICIES,
@@ -285,6 +295,21 @@ def cmd_node(args) -> int:
         raise ConfigError("node", args.name, f"one of {names}")
     module = importlib.import_module(f"physgen_nodes.{args.name}")
     module.main([f"physgen_nodes.{args.name}", *args.node_args])
+    return 0
+
+
+def cmd_bag_info(args) -> int:
+    from physgen.recording.bag import bag_info
+
+    print(json.dumps(bag_info(args.bag), indent=2, default=str))
+    return 0
+
+
+def cmd_bag_repair(args) -> int:
+    from physgen.recording.bag import repair
+
+    result = repair(args.bag)
+    print(json.dumps(result, indent=2, default=str) if result is not None else f"repaired {args.bag}")
     return 0
 
 

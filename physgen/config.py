@@ -64,6 +64,10 @@ def build(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(prefix + unknown[0], data[unknown[0]], f"one of the known keys {sorted(fields)}")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(prefix + missing[0], None, "a value (this setting is required)")
     kwargs = {k: _coerce(hints[k], v, prefix + k) for k, v in data.items()}
     try:
         return cls(**kwargs)

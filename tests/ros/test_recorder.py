@@ -1,0 +1,227 @@
+"""The recorder node over real DDS: a recorded bag reads back message for message, with zero drops;
+a bad output fails at start naming it; max_bytes stops recording cleanly, leaving a readable bag."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ros_helpers import executor, spin_until
+
+from physgen.config import ConfigError
+
+TOPICS = ["camera/image_raw", "camera/camera_info", "joint_states", "cell/episode"]
+
+
+def _recorder(ctx, output, topics, **params):
+    from rclpy.parameter import Parameter
+
+    from physgen_nodes.recorder_node import RecorderNode
+
+    overrides = [Parameter("output", value=str(output)), Parameter("topics", value=list(topics))]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return RecorderNode(context=ctx, parameter_overrides=overrides)
+
+
+def test_a_recorded_cell_reads_back_message_for_message(ros_context, tmp_path):
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import String
+
+    from physgen.recording.bag import bag_info, deserialize, read_bag
+    from physgen_nodes.cell_node import CellNode
+    from physgen_nodes.conversions import record_msg, record_of
+
+    bag = tmp_path / "cell_bag"
+    cell = CellNode(context=ros_context, parameter_overrides=[Parameter("rate_hz", value=20.0)])
+    recorder = _recorder(ros_context, bag, TOPICS, flush_every=10)
+    probe = Node("probe", context=ros_context)
+    statuses = []
+    probe.create_subscription(String, "recorder/status", lambda m: statuses.append(record_of(m, "recorder_status")),
+                              10)
+    reset = probe.create_publisher(String, "cell/reset", 10)
+    ex = executor(ros_context, cell, recorder, probe)
+    try:
+        assert spin_until(ex, lambda: recorder.state == "recording" and not recorder.waiting, timeout=20)
+        while not recorder.written.get("/cell/episode"):
+            reset.publish(record_msg("reset", {"task": "stability", "seed": 1, "split": "train"}))
+            spin_until(ex, lambda: recorder.written.get("/cell/episode", 0) > 0, timeout=1.0)
+        start = recorder.written["/camera/image_raw"]
+        assert spin_until(ex, lambda: recorder.written["/camera/image_raw"] >= start + 20 and len(statuses) >= 1,
+                          timeout=30)
+    finally:
+        ex.shutdown()
+        cell.destroy_node()
+    status = recorder.status()
+    recorder.close()
+    recorder.destroy_node()
+    probe.destroy_node()
+
+    assert status["state"] == "recording" and status["dropped"] == 0 and status["waiting_for"] == []
+    assert statuses[-1]["schema"] == "recorder_status" and statuses[-1]["dropped"] == 0
+    counts = {t: v["written"] for t, v in status["topics"].items()}
+    assert all(v["received"] == v["written"] for v in status["topics"].values())
+    assert set(counts) == {"/" + t for t in TOPICS} and all(counts.values())
+
+    messages = list(read_bag(bag))
+    got = {t: sum(1 for m in messages if m[0] == t) for t in counts}
+    assert got == counts
+    stamps = [m[2] for m in messages]
+    assert stamps == sorted(stamps)
+    first = next(m for m in messages if m[0] == "/camera/image_raw")
+    assert first[1] == "sensor_msgs/msg/Image"
+    image = deserialize(first[3], first[1])
+    assert (image.width, image.height, image.encoding, image.step) == (224, 224, "rgb8", 224 * 3)
+    assert len(image.data) == 224 * 224 * 3
+    episode = deserialize(next(m for m in messages if m[0] == "/cell/episode")[3], "std_msgs/msg/String")
+    assert json.loads(episode.data)["task"] == "stability"
+    info = bag_info(bag)
+    assert info["storage"] == "mcap" and info["message_count"] == len(messages)
+    assert {t: v["count"] for t, v in info["topics"].items()} == counts
+    assert info["topics"]["/joint_states"]["type"] == "sensor_msgs/msg/JointState"
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "existing"])
+def test_an_unwritable_output_fails_at_start_naming_output(ros_context, tmp_path, where):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    output = blocker / "bag" if where == "under_a_file" else tmp_path
+    with pytest.raises(ConfigError) as err:
+        _recorder(ros_context, output, ["chatter"])
+    assert err.value.name == "output" and str(output) in str(err.value)
+
+
+def test_missing_topics_fail_at_start_naming_topics(ros_context, tmp_path):
+    from rclpy.parameter import Parameter
+
+    from physgen_nodes.recorder_node import RecorderNode
+
+    with pytest.raises(ConfigError) as err:
+        RecorderNode(context=ros_context, parameter_overrides=[Parameter("output", value=str(tmp_path / "b"))])
+    assert err.value.name == "topics"
+
+
+def test_max_bytes_stops_recording_and_leaves_a_readable_bag(ros_context, tmp_path):
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    from physgen.recording.bag import bag_info, read_bag
+
+    bag = tmp_path / "small"
+    recorder = _recorder(ros_context, bag, ["chatter"], max_bytes=20_000, flush_every=5)
+    talker = Node("talker", context=ros_context)
+    pub = talker.create_publisher(String, "chatter", 10)
+    ex = executor(ros_context, recorder, talker)
+    try:
+        assert spin_until(ex, lambda: recorder.state == "recording", timeout=20)
+        for _ in range(400):
+            pub.publish(String(data="x" * 200))
+            ex.spin_once(timeout_sec=0.001)
+            if recorder.state == "stopped":
+                break
+        assert spin_until(ex, lambda: recorder.state == "stopped", timeout=10)
+    finally:
+        ex.shutdown()
+        talker.destroy_node()
+    status = recorder.status()
+    recorder.destroy_node()
+    assert "max_bytes" in status["reason"]
+    written = status["topics"]["/chatter"]["written"]
+    assert 0 < written < 400 and bag_info(bag)["message_count"] == written
+    assert len(list(read_bag(bag))) == written and (bag / "small.mcap").stat().st_size < 40_000
+
+
+def _recorder_process(ctx, bag, *params):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "ROS_DOMAIN_ID": str(ctx.get_domain_id()),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    args = ["-p", f"output:={bag}", "-p", "topics:=[chatter]"]
+    for p in params:
+        args += ["-p", p]
+    return subprocess.Popen([sys.executable, "-m", "physgen_nodes.recorder_node", "--ros-args", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _talk_until(ctx, proc, status_ok, count_min: int):
+    """Publish numbered strings on chatter until the recorder's status says it has ``count_min``
+    written; returns the last status."""
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    from physgen_nodes.conversions import record_of
+
+    talker = Node("talker", context=ctx)
+    pub = talker.create_publisher(String, "chatter", 100)
+    statuses = []
+    talker.create_subscription(String, "recorder/status", lambda m: statuses.append(record_of(m, "recorder_status")),
+                               10)
+    ex = executor(ctx, talker)
+    i = 0
+    try:
+        def done() -> bool:
+            return bool(statuses) and status_ok(statuses[-1]) and statuses[-1]["written"] >= count_min
+
+        while not done():
+            assert proc.poll() is None, proc.stderr.read()
+            pub.publish(String(data=f"msg {i}"))
+            i += 1
+            ex.spin_once(timeout_sec=0.005)
+            assert i < 200_000
+    finally:
+        ex.shutdown()
+        talker.destroy_node()
+    return statuses[-1]
+
+
+def test_recorder_process_finishes_the_bag_on_sigint(ros_context, tmp_path):
+    import signal
+
+    from physgen.recording.bag import bag_info, read_bag
+
+    bag = tmp_path / "proc_bag"
+    proc = _recorder_process(ros_context, bag, "flush_every:=10")
+    try:
+        _talk_until(ros_context, proc, lambda s: s["state"] == "recording", 50)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    info = bag_info(bag)
+    assert info["topics"]["/chatter"]["count"] == info["message_count"] >= 50
+    assert len(list(read_bag(bag))) == info["message_count"]
+
+
+def test_after_sigkill_repair_recovers_every_flushed_message(ros_context, tmp_path):
+    import signal
+
+    from physgen.recording.bag import deserialize, read_bag, repair
+
+    bag = tmp_path / "killed_bag"
+    proc = _recorder_process(ros_context, bag, "flush_every:=10")
+    try:
+        status = _talk_until(ros_context, proc, lambda s: s["state"] == "recording", 60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert not (bag / "metadata.yaml").exists()
+    info = repair(bag)
+    messages = list(read_bag(bag))
+    # at the status's moment >= 60 were written, so >= 50 were in flushed chunks
+    assert len(messages) == info["message_count"] >= status["written"] - 10
+    assert len(messages) % 10 == 0  # whole chunks only
+    texts = [deserialize(m[3], "std_msgs/msg/String").data for m in messages]
+    numbers = [int(t.split()[1]) for t in texts]
+    assert numbers == sorted(numbers)
+
+
+def test_recorder_process_with_a_bad_output_exits_2_naming_it(ros_context, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = _recorder_process(ros_context, blocker / "bag")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "config output=" in err and "Traceback" not in err, err
