@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from physgen.config import ConfigError, build, load_yaml, to_dict
+from physgen.policy.factory import POLICIES, make_policy
 
-POLICIES = ("expert", "chance", "vlm")
 VLM_ONLY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
 EXTRA_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors",
                "rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "cv2", "rosbags", "mcap"}
@@ -153,20 +153,6 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="ep", disable=None, file=sys.stderr, leave=False)
 
 
-def _make_policy(name: str, oracles, seed: int, model: str | None = None):
-    from physgen.policy.chance import ChancePolicy
-    from physgen.policy.expert import ExpertPolicy
-
-    if name == "vlm":
-        from physgen.policy.recipes import resolve_model
-        from physgen.policy.vlm import TransformersPolicy, VLMConfig
-
-        if not model:
-            raise ConfigError("model", model, "a model directory or recipe name with --policy vlm")
-        return TransformersPolicy(VLMConfig(model=str(resolve_model(model)), seed=seed))
-    return ExpertPolicy(oracles) if name == "expert" else ChancePolicy(seed)
-
-
 def _task_list(spec: str) -> list[str]:
     from physgen.tasks import task_names
 
@@ -216,7 +202,7 @@ def cmd_rollout(args) -> int:
     _positive("episodes", args.episodes)
     task = _task_list(args.task)[0]
     oracles = Oracles()
-    policy = _make_policy(args.policy, oracles, args.seed, args.model)
+    policy = make_policy(args.policy, args.seed, args.model, oracles)
     bar = _progress(args.episodes, f"{args.policy} on {task}")
     out = None
     if args.out:
@@ -330,7 +316,7 @@ def cmd_run(args) -> int:
     out = args.out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     oracles = Oracles(cell_config.physics)
-    policies = [_make_policy(n, oracles, args.seed, args.model) for n in policies_named]
+    policies = [make_policy(n, args.seed, args.model, oracles) for n in policies_named]
     total = len(tasks) * len(splits) * args.episodes * len(policies)
     records, physics = [], {}
     t0 = time.perf_counter()

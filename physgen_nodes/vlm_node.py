@@ -24,6 +24,7 @@ from std_msgs.msg import String
 from physgen.config import ConfigError, one_of
 from physgen.policy.base import Observation
 from physgen.policy.codec import parse
+from physgen.policy.factory import POLICIES, make_policy
 from physgen.tasks import load_task
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, compressed_array, image_array, record_msg, record_of
@@ -38,28 +39,15 @@ class VLMNodeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        one_of("policy", self.policy, ("expert", "chance", "vlm"))
-        if self.policy == "vlm" and not self.model:
-            raise ConfigError("model", self.model, "a model directory or recipe name when policy is vlm")
-
-
-def make_policy(cfg: VLMNodeConfig):
-    from physgen.policy.chance import ChancePolicy
-    from physgen.policy.expert import ExpertPolicy
-
-    if cfg.policy == "vlm":
-        from physgen.policy.recipes import resolve_model
-        from physgen.policy.vlm import TransformersPolicy, VLMConfig
-
-        return TransformersPolicy(VLMConfig(model=str(resolve_model(cfg.model)), seed=cfg.seed))
-    return ExpertPolicy() if cfg.policy == "expert" else ChancePolicy(cfg.seed)
+        one_of("policy", self.policy, POLICIES)
 
 
 class VLMNode(Node):
     def __init__(self, **kwargs):
         super().__init__("vlm", **kwargs)
         self.config = declare_config(self, VLMNodeConfig)
-        self.policy = make_policy(self.config)
+        cfg = self.config
+        self.policy = make_policy(cfg.policy, cfg.seed, cfg.model)
         self.counts = {"frames": 0, "rejected_frames": 0, "instructions": 0, "rejected_instructions": 0,
                        "answers": 0, "no_frame": 0, "policy_errors": 0}
         self._frame: tuple[np.ndarray, float] | None = None

@@ -1,0 +1,32 @@
+"""Policies by name, the one place the CLI and the nodes build them from."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from physgen.config import ConfigError, one_of
+
+if TYPE_CHECKING:  # keep `physgen --help` free of the simulator and model imports
+    from physgen.policy.base import Policy
+
+POLICIES = ("expert", "chance", "vlm")
+
+
+def make_policy(name: str, seed: int = 0, model: str | None = None, oracles=None) -> Policy:
+    """``expert`` (shares ``oracles`` when given), ``chance`` (seeded) or ``vlm`` (``model``: a model
+    directory or recipe name; required)."""
+    one_of("policy", name, POLICIES)
+    if name == "vlm":
+        if not model:
+            raise ConfigError("model", model, "a model directory or recipe name for the vlm policy")
+        from physgen.policy.recipes import resolve_model
+        from physgen.policy.vlm import TransformersPolicy, VLMConfig
+
+        return TransformersPolicy(VLMConfig(model=str(resolve_model(model)), seed=seed))
+    if name == "expert":
+        from physgen.policy.expert import ExpertPolicy
+
+        return ExpertPolicy(oracles)
+    from physgen.policy.chance import ChancePolicy
+
+    return ChancePolicy(seed)
