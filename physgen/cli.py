@@ -257,7 +257,9 @@ def cmd_train_sft(args) -> int:
     cfg = SFTRunConfig(task=args.task, model=args.model, out=args.out, steps=args.steps, seed=args.seed,
                        examples=args.examples, lora=not args.full, lora_rank=args.lora_rank, learning_rate=lr,
                        batch_size=args.batch_size, save_steps=args.save_steps)
-    if cfg.task != "captions":
+    from physgen.tasks.captions import CAPTIONS
+
+    if cfg.task != CAPTIONS:
         _task_list(cfg.task)
     final = train_sft(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")

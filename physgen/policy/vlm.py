@@ -63,6 +63,16 @@ def user_turn(prompt: str) -> dict:
     return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
 
 
+def chat_text(processor, prompt: str, answer: str | None = None) -> str:
+    """The chat-template text of one frame and ``prompt``: ending in the generation prompt, or, with
+    ``answer``, followed by the assistant's answer (what SFT trains on)."""
+    messages = [user_turn(prompt)]
+    if answer is None:
+        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    return processor.apply_chat_template(messages, add_generation_prompt=False, tokenize=False)
+
+
 def check_image(image) -> np.ndarray:
     """``image`` if it is an RGB frame (uint8 array, shape (H, W, 3), H and W >= 16); else ValueError."""
     if not isinstance(image, np.ndarray):
@@ -111,7 +121,7 @@ class TransformersPolicy(Policy):
 
     def chat_text(self, prompt: str) -> str:
         """The model's chat-template text for one frame and ``prompt``, ending in the generation prompt."""
-        return self.processor.apply_chat_template([user_turn(prompt)], add_generation_prompt=True, tokenize=False)
+        return chat_text(self.processor, prompt)
 
     def inputs(self, batch: list[Observation]):
         """The processor's model inputs for ``batch`` (on the policy's device and dtype)."""

@@ -16,6 +16,8 @@ from physgen.tasks import load_task
 from physgen.tasks.base import stable_hash
 from physgen.tasks.towers import TOWER_X, cube, pick_colours
 
+CAPTIONS = "captions"  # the name training data and commands use for this source
+
 
 @dataclass(frozen=True)
 class Caption:

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from physgen.policy.vlm import user_turn
-
-
-def chat_texts(processor, prompt: str, answer: str | None = None) -> str:
-    """The chat text of a prompt (with the generation prompt) or of a prompt and its answer."""
-    messages = [user_turn(prompt)]
-    if answer is None:
-        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
-    return processor.apply_chat_template(messages, add_generation_prompt=False, tokenize=False)
+from physgen.policy.vlm import chat_text
 
 
 class AnswerOnlyCollator:
@@ -22,20 +13,27 @@ class AnswerOnlyCollator:
 
     def __init__(self, processor):
         self.processor = processor
-        self.pad_id = processor.tokenizer.pad_token_id
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         images = [[r["image"].convert("RGB")] for r in rows]
-        full = [chat_texts(self.processor, r["prompt"], r["answer"]) for r in rows]
-        prompts = [chat_texts(self.processor, r["prompt"]) for r in rows]
+        full = [chat_text(self.processor, r["prompt"], r["answer"]) for r in rows]
+        prompts = [chat_text(self.processor, r["prompt"]) for r in rows]
         batch = self.processor(text=full, images=images, return_tensors="pt", padding=True)
-        prompt_ids = self.processor(text=prompts, images=images, return_tensors="pt", padding=True)
+        # The prompt's length in model tokens without processing the images a second time: the
+        # processor expands image placeholders (and adds any special tokens) identically in the
+        # prompt and in the full text, so that expansion is the full text's processed length minus
+        # its plain tokenization.
+        tok = self.processor.tokenizer
+        plain_full = tok(full, add_special_tokens=False)["input_ids"]
+        plain_prompt = tok(prompts, add_special_tokens=False)["input_ids"]
         labels = batch["input_ids"].clone()
-        prompt_lengths = prompt_ids["attention_mask"].sum(dim=1)
-        pad_left = self.processor.tokenizer.padding_side == "left"
-        for i, n in enumerate(prompt_lengths.tolist()):
-            start = int((batch["attention_mask"][i] == 0).sum()) if pad_left else 0
+        mask = batch["attention_mask"]
+        pad_left = tok.padding_side == "left"
+        for i in range(len(rows)):
+            processed = int(mask[i].sum())
+            n = len(plain_prompt[i]) + processed - len(plain_full[i])
+            start = int((mask[i] == 0).sum()) if pad_left else 0
             labels[i, : start + n] = -100
-        labels[batch["attention_mask"] == 0] = -100
+        labels[mask == 0] = -100
         batch["labels"] = labels
         return batch

@@ -18,11 +18,10 @@ from physgen.config import ConfigError
 from physgen.evaluation.episode import begin
 from physgen.policy.codec import parse, render
 from physgen.tasks import load_task, task_names
-from physgen.tasks.captions import caption
+from physgen.tasks.captions import CAPTIONS, caption
 from physgen.tasks.oracle import Oracles
 
 DATASET_VERSION = 1
-CAPTIONS = "captions"
 
 
 def _features():

@@ -116,16 +116,24 @@ def _copy_recipe(src: Path, dst: Path) -> None:
         (dst / "physgen_recipe.yaml").write_text(recipe.read_text())
 
 
-def _sample_observations(ds, n: int):
-    """Observations of the first ``n`` dataset rows, as a policy receives them."""
+def sample_observations(ds, n: int):
+    """The first ``n`` dataset rows and their observations, as a policy receives them. The answer
+    format is the task's (captions, which have none, get the row's own answer as the only choice;
+    the model never sees it)."""
     import numpy as np
 
     from physgen.policy.base import Observation
     from physgen.policy.codec import AnswerFormat
+    from physgen.tasks import load_task
+    from physgen.tasks.captions import CAPTIONS
 
     rows = [ds[i] for i in range(min(n, len(ds)))]
-    return [Observation(np.asarray(r["image"].convert("RGB")), r["prompt"], r["source"], r["seed"],
-                        AnswerFormat("choice", (r["answer"],))) for r in rows]
+    obs = []
+    for r in rows:
+        captions = r["source"] == CAPTIONS
+        fmt = AnswerFormat("choice", (r["answer"],)) if captions else load_task(r["source"]).answer_format
+        obs.append(Observation(np.asarray(r["image"].convert("RGB")), r["prompt"], r["source"], r["seed"], fmt))
+    return rows, obs
 
 
 def _log_samples(model_dir: Path, ds, cfg: SFTRunConfig, path: Path) -> None:
@@ -134,13 +142,12 @@ def _log_samples(model_dir: Path, ds, cfg: SFTRunConfig, path: Path) -> None:
         return
     from physgen.policy.vlm import TransformersPolicy, VLMConfig
 
-    obs = _sample_observations(ds, cfg.sample_answers)
+    rows, obs = sample_observations(ds, cfg.sample_answers)
     policy = TransformersPolicy(VLMConfig(model=str(model_dir)))
     try:
         answers = policy.act_batch(obs)
     finally:
         policy.close()
     with path.open("w") as f:
-        for o, a in zip(obs, answers):
-            f.write(json.dumps({"seed": o.seed, "prompt": o.prompt, "target": o.answer_format.choices[0],
-                                "answer": a}) + "\n")
+        for r, a in zip(rows, answers):
+            f.write(json.dumps({"seed": r["seed"], "prompt": r["prompt"], "target": r["answer"], "answer": a}) + "\n")

@@ -37,12 +37,13 @@ def _run_dir(tmp_path: Path, dataset_dir: Path, name: str) -> Path:
     return out
 
 
-def test_labels_cover_the_answer_only(tiny_models, dataset_dir):
+@pytest.mark.parametrize("recipe", ["tiny-qwen2-vl", "tiny-idefics3"])
+def test_labels_cover_the_answer_only(tiny_models, dataset_dir, recipe):
     from physgen.policy.processor import load_processor
     from physgen.training import datasets as tds
     from physgen.training.collate import AnswerOnlyCollator
 
-    processor = load_processor(tiny_models["tiny-qwen2-vl"])
+    processor = load_processor(tiny_models[recipe])
     rows = [tds.load(dataset_dir)[i] for i in range(3)]
     batch = AnswerOnlyCollator(processor)(rows)
     for i, row in enumerate(rows):
@@ -69,12 +70,12 @@ def test_sft_saves_a_model_the_policy_loads_and_reproduces(tiny_models, dataset_
 
     from physgen.policy.vlm import TransformersPolicy, VLMConfig
     from physgen.training import datasets as tds
-    from physgen.training.sft import _sample_observations
+    from physgen.training.sft import sample_observations
 
     samples = [json.loads(ln) for ln in (out / "samples.jsonl").read_text().splitlines()]
     policy = TransformersPolicy(VLMConfig(model=str(final)))
     try:
-        for obs, s in zip(_sample_observations(tds.load(out / "dataset"), len(samples)), samples):
+        for obs, s in zip(sample_observations(tds.load(out / "dataset"), len(samples))[1], samples):
             assert policy.act(obs) == s["answer"]
     finally:
         policy.close()
