@@ -71,12 +71,10 @@ def build(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     kwargs = {k: _coerce(hints[k], v, prefix + k) for k, v in data.items()}
     try:
         return cls(**kwargs)
-    except ConfigError as e:
-        # A __post_init__ check names the field from the class's own view ("camera.width"); name it
-        # by where the value came from ("cell.scene_camera.width").
-        head, dot, rest = e.name.partition(".")
-        field_name = rest if dot and head.split("[")[0] not in fields else e.name
-        raise ConfigError(prefix + field_name, e.value, e.expected) from None
+    except ConfigError as e:  # __post_init__ names fields relative to the class; add where it sits
+        if not prefix:
+            raise
+        raise ConfigError(prefix + e.name, e.value, e.expected) from None
 
 
 def _coerce(tp: Any, value: Any, name: str) -> Any:

@@ -73,7 +73,7 @@ class CellNode(Node):
             names = self.cell.arm.joint_names if self.cell.arm else []
         header = self._header()
         self.image_pub.publish(image_msg(rgb, header))
-        if self.stream.compressed:
+        if self.stream.compressed and self.compressed_pub.get_subscription_count() > 0:  # JPEG only for a reader
             self.compressed_pub.publish(compressed_msg(rgb, header))
         self.info_pub.publish(camera_info(self.cell.scene_camera.intrinsics, header))
         self.joint_pub.publish(JointState(header=Header(stamp=header.stamp, frame_id=""), name=names,

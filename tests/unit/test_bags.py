@@ -28,19 +28,29 @@ def _string(i: int) -> bytes:
     return bytes(ts.serialize_cdr(ts.types["std_msgs/msg/String"](data=f"record {i}"), "std_msgs/msg/String"))
 
 
+def _messages(n: int):
+    """n images and n strings, interleaved, as (topic, msgtype, stamp, raw)."""
+    for i in range(n):
+        for k, (topic, msgtype, raw) in enumerate((("camera/image_raw", "sensor_msgs/msg/Image", _image(i)),
+                                                   ("cell/episode", "std_msgs/msg/String", _string(i)))):
+            yield topic, msgtype, 1_000_000_000 + (2 * i + k) * 1000, raw
+
+
+def _open(path, flush_every: int) -> BagWriter:
+    bag = BagWriter(path, flush_every=flush_every).open()
+    bag.add_topic("camera/image_raw", "sensor_msgs/msg/Image")
+    bag.add_topic("cell/episode", "std_msgs/msg/String")
+    return bag
+
+
 def _write(path, n: int, flush_every: int):
-    """n images and n strings, interleaved; returns the list written."""
-    written = []
-    with BagWriter(path, flush_every=flush_every) as bag:
-        bag.add_topic("camera/image_raw", "sensor_msgs/msg/Image")
-        bag.add_topic("cell/episode", "std_msgs/msg/String")
-        for i in range(n):
-            for topic, msgtype, raw in (("camera/image_raw", "sensor_msgs/msg/Image", _image(i)),
-                                        ("cell/episode", "std_msgs/msg/String", _string(i))):
-                stamp = 1_000_000_000 + len(written) * 1000
-                bag.write(topic, stamp, raw)
-                written.append((topic, msgtype, stamp, raw))
-        assert bag.counts == {"camera/image_raw": n, "cell/episode": n}
+    """A finished bag of :func:`_messages`; returns the list written."""
+    written = list(_messages(n))
+    bag = _open(path, flush_every)
+    for topic, _, stamp, raw in written:
+        bag.write(topic, stamp, raw)
+    assert bag.counts == {"camera/image_raw": n, "cell/episode": n}
+    bag.close()
     return written
 
 
@@ -84,18 +94,12 @@ def _killed_bag(tmp_path, n: int, flush_every: int, cut: float):
     """A bag whose writer died: chunks flushed so far, no summary, no metadata.yaml, then the file
     cut at ``cut`` of its length. Returns (bag, written, message count per flushed chunk)."""
     bag = tmp_path / "killed"
-    writer = BagWriter(bag, flush_every=flush_every).open()
-    writer.add_topic("camera/image_raw", "sensor_msgs/msg/Image")
-    writer.add_topic("cell/episode", "std_msgs/msg/String")
-    written, chunk_ends = [], []  # file size after each flushed chunk -> messages written by then
-    for i in range(n):
-        for topic, msgtype, raw in (("camera/image_raw", "sensor_msgs/msg/Image", _image(i)),
-                                    ("cell/episode", "std_msgs/msg/String", _string(i))):
-            stamp = 1_000_000_000 + len(written) * 1000
-            writer.write(topic, stamp, raw)
-            written.append((topic, msgtype, stamp, raw))
-            if len(written) % flush_every == 0:
-                chunk_ends.append((writer.mcap_path.stat().st_size, len(written)))
+    writer = _open(bag, flush_every)
+    written, chunk_ends = list(_messages(n)), []  # file size after each flushed chunk -> messages by then
+    for count, (topic, _, stamp, raw) in enumerate(written, start=1):
+        writer.write(topic, stamp, raw)
+        if count % flush_every == 0:
+            chunk_ends.append((writer.mcap_path.stat().st_size, count))
     writer.abort()  # like SIGKILL: nothing more reaches the file
     mcap = bag / "killed.mcap"
     size = int(mcap.stat().st_size * cut)
