@@ -233,10 +233,6 @@ class RobotCell:
             self.unpin(name)
             self.pin(name)
 
-    def remove_block(self, name: str) -> None:
-        self.unpin(name)
-        self.client.removeBody(self.blocks.pop(name))
-
     # --- time ------------------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
         for _ in range(n):

@@ -76,10 +76,6 @@ class BagWriter:
         return self
 
     @property
-    def is_open(self) -> bool:
-        return self._writer is not None
-
-    @property
     def mcap_path(self) -> Path:
         return self.path / f"{self.path.name}.mcap"
 
