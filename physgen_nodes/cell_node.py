@@ -1,11 +1,22 @@
 """The cell node: owns a robot cell and streams it.
 
 Publishes ``camera/image_raw`` (rgb8; reliable, depth 1), ``camera/image_raw/compressed`` (JPEG),
-``camera/camera_info`` and ``joint_states``; on a ``cell/reset`` record (``{"task", "seed",
-"split"}``) it builds that scene and publishes a ``cell/episode`` record with the prompt.
-Executes ``trajectory_msgs/JointTrajectory`` on ``arm_controller/joint_trajectory`` and
-``gripper_controller/joint_trajectory`` (the topics of ros2_controllers' JointTrajectoryController)
-deterministically in simulated time, and reports each in a ``cell/motion`` record.
+``camera/camera_info`` and ``joint_states``.
+
+Records (JSON in ``std_msgs/String``, see :mod:`physgen_nodes.conversions`):
+
+- ``cell/reset`` ``{"request_id", "task", "seed", "split"}`` in: builds that scene; ``cell/episode``
+  out: ``{"request_id", "task", "seed", "split", "prompt", "variant", "physics", "frame_after_ns"}``
+  (every frame stamped at or after ``frame_after_ns`` shows the new scene).
+- ``trajectory_msgs/JointTrajectory`` on ``arm_controller/joint_trajectory`` and
+  ``gripper_controller/joint_trajectory`` (the topics of ros2_controllers' JointTrajectoryController),
+  executed deterministically in simulated time; ``cell/motion`` out: ``{"trajectory_stamp_ns", "ok",
+  "reason", "errors", "joints", "stamp_ns", "sim_time"}`` with the joints measured at the end.
+- ``cell/judge`` ``{"request_id", "task", "seed", "split", "raw"}`` in, once the arm is done: lets go,
+  settles and judges the answer ``raw`` (:func:`physgen.evaluation.episode.conclude`); ``cell/outcome``
+  out: ``{"request_id", "ok", "reason", "success", "reward", "oracle_best", "settle", "judgement",
+  "physics"}`` (``settle`` holds the displacements and whether the blocks stood).
+
 Parameters: ``cell.*`` (:class:`physgen.cell.config.CellConfig`), ``rate_hz`` (0: as fast as the
 renderer allows), ``frame_id``, ``compressed``.
 """
@@ -13,20 +24,22 @@ renderer allows), ``frame_id``, ``compressed``.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Header, String
 from trajectory_msgs.msg import JointTrajectory
 
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
-from physgen.cell.trajectory import Trajectory, check, follow
+from physgen.cell.trajectory import Trajectory, check, follow, from_duration
 from physgen.config import ConfigError, in_range
+from physgen.evaluation.episode import conclude, decide
 from physgen.tasks import load_task
+from physgen.tasks.oracle import Oracles
 from physgen_nodes.conversions import Rejected, camera_info, compressed_msg, image_msg, record_msg, record_of
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import run_node
@@ -49,8 +62,11 @@ class CellNode(Node):
         super().__init__("cell", **kwargs)
         self.stream = declare_config(self, StreamConfig)
         self.cell = RobotCell(declare_config(self, CellConfig, "cell."))
+        self.oracles = Oracles(self.cell.config.physics)
+        self.current = None  # (task, instance) of the scene in the cell
         self._lock = threading.Lock()  # the cell is not thread-safe; one user at a time
-        self.counts = {"frames": 0, "resets": 0, "rejected": 0, "trajectories": 0, "rejected_trajectories": 0}
+        self.counts = {"frames": 0, "resets": 0, "rejected": 0, "trajectories": 0, "rejected_trajectories": 0,
+                       "judged": 0, "rejected_judge": 0}
         self.image_pub = self.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
         self.compressed_pub = self.create_publisher(CompressedImage, "camera/image_raw/compressed", IMAGE_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", IMAGE_QOS)
@@ -58,26 +74,28 @@ class CellNode(Node):
         self.episode_pub = self.create_publisher(String, "cell/episode", 10)
         self.create_subscription(String, "cell/reset", self._on_reset, 10)
         self.motion_pub = self.create_publisher(String, "cell/motion", 10)
+        self.outcome_pub = self.create_publisher(String, "cell/outcome", 10)
+        self.create_subscription(String, "cell/judge", self._on_judge, 10)
         for topic in ("arm_controller/joint_trajectory", "gripper_controller/joint_trajectory"):
             self.create_subscription(JointTrajectory, topic, self._on_trajectory, 10)
         period = 1.0 / self.stream.rate_hz if self.stream.rate_hz > 0 else 0.0
         self.timer = self.create_timer(period, self.publish_frame)
 
-    def _header(self) -> Header:
-        return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.stream.frame_id)
+    def _joints(self) -> tuple[list[str], list[float]]:
+        arm = self.cell.arm
+        return (list(arm.joint_names), [float(q) for q in arm.joint_positions()]) if arm else ([], [])
 
     def publish_frame(self) -> None:
-        with self._lock:
+        with self._lock:  # stamped under the lock: a frame never predates the scene it shows
             rgb = self.cell.render()
-            joints = self.cell.arm.joint_positions() if self.cell.arm else []
-            names = self.cell.arm.joint_names if self.cell.arm else []
-        header = self._header()
+            names, joints = self._joints()
+            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.stream.frame_id)
         self.image_pub.publish(image_msg(rgb, header))
         if self.stream.compressed and self.compressed_pub.get_subscription_count() > 0:  # JPEG only for a reader
             self.compressed_pub.publish(compressed_msg(rgb, header))
         self.info_pub.publish(camera_info(self.cell.scene_camera.intrinsics, header))
         self.joint_pub.publish(JointState(header=Header(stamp=header.stamp, frame_id=""), name=names,
-                                          position=[float(q) for q in joints]))
+                                          position=joints))
         self.counts["frames"] += 1
 
     def _on_reset(self, msg: String) -> None:
@@ -92,30 +110,67 @@ class CellNode(Node):
             return
         with self._lock:
             self.cell.load(inst.scene)
+            self.current = (task, inst)
+            frame_after = self.get_clock().now().nanoseconds
         self.counts["resets"] += 1
         self.episode_pub.publish(record_msg("episode", {
-            "task": inst.task, "seed": inst.seed, "split": inst.split, "prompt": inst.prompt,
-            "variant": inst.variant, "physics": self.cell.physics_record(), "stamp": time.time()}))
+            "request_id": req.get("request_id"), "task": inst.task, "seed": inst.seed, "split": inst.split,
+            "prompt": inst.prompt, "variant": inst.variant, "physics": self.cell.physics_record(),
+            "frame_after_ns": frame_after}))
+        self.publish_frame()  # the new scene at once, whatever the stream rate
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         traj = Trajectory(tuple(msg.joint_names),
-                          tuple(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points),
+                          tuple(from_duration(p.time_from_start.sec, p.time_from_start.nanosec) for p in msg.points),
                           tuple(tuple(float(v) for v in p.positions) for p in msg.points))
         with self._lock:
             reason = check(traj, self.cell)
             errors = {} if reason else follow(self.cell, traj)
+            names, joints = self._joints()
+            stamp = self.get_clock().now().nanoseconds
         if reason:
             self.counts["rejected_trajectories"] += 1
             self.get_logger().warning(f"trajectory rejected: {reason}")
         else:
             self.counts["trajectories"] += 1
-        self.motion_pub.publish(record_msg("motion", {"ok": not reason, "reason": reason, "errors": errors,
-                                                      "sim_time": self.cell.sim_time}))
+        self.motion_pub.publish(record_msg("motion", {
+            "trajectory_stamp_ns": Time.from_msg(msg.header.stamp).nanoseconds, "ok": not reason,
+            "reason": reason, "errors": errors, "joints": dict(zip(names, joints)), "stamp_ns": stamp,
+            "sim_time": self.cell.sim_time}))
+
+    def _on_judge(self, msg: String) -> None:
+        try:
+            req = record_of(msg, "judge")
+            key = (str(req["task"]), int(req["seed"]), str(req.get("split", "train")))
+            raw = str(req["raw"])
+        except (Rejected, KeyError, ValueError, TypeError) as e:
+            self.counts["rejected_judge"] += 1
+            self.get_logger().warning(f"judge request rejected: {e}")
+            return
+        base = {"request_id": req.get("request_id")}
+        with self._lock:
+            current = self.current
+            if current is None or (current[1].task, current[1].seed, current[1].split) != key:
+                outcome, reason = None, "not_the_current_scene"
+            else:
+                task, inst = current
+                parsed, plan = decide(task, inst, raw)
+                outcome, reason = conclude(self.cell, task, inst, parsed, plan, self.oracles), ""
+                self.current = None  # judged once; a second request must reset first
+        if outcome is None:
+            self.counts["rejected_judge"] += 1
+            self.get_logger().warning(f"judge request for {key} rejected: {reason}")
+            self.outcome_pub.publish(record_msg("outcome", {**base, "ok": False, "reason": reason}))
+            return
+        self.counts["judged"] += 1
+        self.outcome_pub.publish(record_msg("outcome", {**base, "ok": True, "reason": "", **outcome.to_dict()}))
 
     def destroy_node(self) -> None:
         cell = getattr(self, "cell", None)  # absent when a bad parameter stopped __init__
         if cell is not None:
             cell.close()
+        if getattr(self, "oracles", None) is not None:
+            self.oracles.close()
         super().destroy_node()
 
 

@@ -2,10 +2,12 @@
 thread (a slow model never blocks callbacks) and publishes the answer.
 
 Subscribes ``camera/image_raw`` (rgb8/bgr8) and ``camera/image_raw/compressed`` (JPEG), and
-``vlm/instruction`` records ``{"task", "seed", "split", "prompt", "request_id"}``. Publishes
+``vlm/instruction`` records ``{"task", "seed", "split", "prompt", "request_id", "frame_after_ns"}``
+(the answer uses the first frame stamped at or after ``frame_after_ns``, waiting up to ``frame_wait_s``
+for it; 0 takes the latest frame). Publishes
 ``vlm/answer`` records: the raw text, the codec's parsed answer and reason code, and latency per
 stage (frame age, preprocess, generate, parse). Parameters: ``policy`` (expert, chance, vlm),
-``model`` (for vlm), ``seed``. Malformed frames and instructions are rejected and counted.
+``model`` (for vlm), ``seed``, ``frame_wait_s``. Malformed frames and instructions are rejected and counted.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
-from physgen.config import ConfigError, one_of
+from physgen.config import ConfigError, in_range, one_of
 from physgen.policy.base import Observation
 from physgen.policy.codec import parse
 from physgen.policy.factory import POLICIES, make_policy
@@ -37,9 +40,11 @@ class VLMNodeConfig:
     policy: str = "expert"
     model: str = ""
     seed: int = 0
+    frame_wait_s: float = 10.0
 
     def __post_init__(self) -> None:
         one_of("policy", self.policy, POLICIES)
+        in_range("frame_wait_s", self.frame_wait_s, 0.0, 3600.0)
 
 
 class VLMNode(Node):
@@ -50,8 +55,8 @@ class VLMNode(Node):
         self.policy = make_policy(cfg.policy, cfg.seed, cfg.model)
         self.counts = {"frames": 0, "rejected_frames": 0, "instructions": 0, "rejected_instructions": 0,
                        "answers": 0, "no_frame": 0, "policy_errors": 0}
-        self._frame: tuple[np.ndarray, float] | None = None
-        self._frame_lock = threading.Lock()
+        self._frame: tuple[np.ndarray, float, int] | None = None  # rgb, received (monotonic), stamp (ns)
+        self._frame_ready = threading.Condition()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm-policy")
         group = ReentrantCallbackGroup()
         self.create_subscription(Image, "camera/image_raw", self._on_image, IMAGE_QOS, callback_group=group)
@@ -68,8 +73,9 @@ class VLMNode(Node):
             self.get_logger().warning(f"frame rejected ({self.counts['rejected_frames']} so far): {e}",
                                       throttle_duration_sec=5.0)
             return
-        with self._frame_lock:
-            self._frame = (rgb, time.monotonic())
+        with self._frame_ready:
+            self._frame = (rgb, time.monotonic(), Time.from_msg(msg.header.stamp).nanoseconds)
+            self._frame_ready.notify_all()
         self.counts["frames"] += 1
 
     def _on_image(self, msg: Image) -> None:
@@ -83,16 +89,24 @@ class VLMNode(Node):
             req = record_of(msg, "instruction")
             task = load_task(str(req["task"]))
             seed, split, prompt = int(req["seed"]), str(req.get("split", "train")), str(req["prompt"])
+            after = int(req.get("frame_after_ns") or 0)
         except (Rejected, KeyError, ValueError, TypeError, ConfigError) as e:
             self.counts["rejected_instructions"] += 1
             self.get_logger().warning(f"instruction rejected: {e}")
             return
         self.counts["instructions"] += 1
-        self._worker.submit(self._answer, task, seed, split, prompt, req.get("request_id"))
+        self._worker.submit(self._answer, task, seed, split, prompt, req.get("request_id"), after)
 
-    def _answer(self, task, seed: int, split: str, prompt: str, request_id) -> None:
-        with self._frame_lock:
-            frame = self._frame
+    def _frame_after(self, after_ns: int):
+        def fresh() -> bool:
+            return self._frame is not None and self._frame[2] >= after_ns
+
+        with self._frame_ready:
+            self._frame_ready.wait_for(fresh, timeout=self.config.frame_wait_s)
+            return self._frame if fresh() else None
+
+    def _answer(self, task, seed: int, split: str, prompt: str, request_id, after_ns: int = 0) -> None:
+        frame = self._frame_after(after_ns)
         base = {"request_id": request_id, "task": task.name, "seed": seed, "split": split,
                 "policy": self.policy.name}
         if frame is None:
@@ -100,7 +114,7 @@ class VLMNode(Node):
             self.answer_pub.publish(record_msg("answer", {**base, "raw": "", "answer": None, "reason": "no_frame",
                                                           "latency": {}}))
             return
-        rgb, received = frame
+        rgb, received, _ = frame
         t0 = time.monotonic()
         inst = task.sample(seed, split) if self.policy.name == "expert" else None
         obs = Observation(rgb, prompt, task.name, seed, task.answer_format, inst)

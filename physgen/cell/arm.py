@@ -8,6 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet_data
 
+from physgen.cell.quiet import c_output_silenced
+
+with c_output_silenced():
+    import pybullet
+
 from physgen.cell.config import MotionConfig, PhysicsConfig
 
 Vec3 = tuple[float, float, float]
@@ -22,9 +27,9 @@ HOME_EE: Vec3 = (0.3, 0.0, 0.45)
 REST_POSE = (0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.785)
 
 
-def down_orientation(client, yaw: float) -> tuple[float, float, float, float]:
-    """Gripper pointing down; fingers close along the world axis at ``yaw`` + 90 degrees."""
-    return client.getQuaternionFromEuler((math.pi, 0.0, yaw))
+def down(yaw: float) -> tuple[float, float, float, float]:
+    """The gripper pointing down; the fingers close along the world axis at ``yaw`` + 90 degrees."""
+    return tuple(pybullet.getQuaternionFromEuler((math.pi, 0.0, yaw)))
 
 
 @dataclass
@@ -37,7 +42,7 @@ class ArmState:
 
 
 class PandaArm:
-    """Position-controlled Panda. Moves are straight lines in Cartesian space, tracked with IK."""
+    """Position-controlled Panda; :mod:`physgen.cell.primitives` plans its moves."""
 
     def __init__(self, client, physics: PhysicsConfig, motion: MotionConfig, base: Vec3 = (0.0, 0.0, 0.0)):
         self._c = client
@@ -90,7 +95,7 @@ class PandaArm:
         """Teleport to the home pose (gripper open, pointing down above the table); no physics."""
         for j, q in zip(ARM_JOINTS, REST_POSE):
             self._c.resetJointState(self.body, j, q)
-        q = self.ik(HOME_EE, down_orientation(self._c, 0.0))
+        q = self.ik(HOME_EE, down(0.0))
         for j, qj in zip(ARM_JOINTS, q):
             self._c.resetJointState(self.body, j, qj)
         for j in FINGER_JOINTS:
@@ -125,27 +130,3 @@ class PandaArm:
             self.body, FINGER_JOINTS, self._c.POSITION_CONTROL, targetPositions=[self.finger_target] * 2,
             forces=[self.motion.grip_force] * 2,
         )
-
-    def move_line(self, target: Vec3, yaw: float, step) -> float:
-        """Move the gripper in a straight line to ``target`` (pointing down, at ``yaw``).
-
-        ``step(n)`` advances the physics n steps. Returns the final position error in metres.
-        """
-        m = self.motion
-        dt = self._physics.timestep * m.control_period_steps
-        orn = down_orientation(self._c, yaw)
-        start = np.asarray(self.state().ee_position)
-        goal = np.asarray(target, dtype=float)
-        n = max(1, int(math.ceil(np.linalg.norm(goal - start) / (m.speed * dt))))
-        for i in range(1, n + 1):
-            self.hold(self.ik(tuple(start + (goal - start) * i / n), orn))
-            step(m.control_period_steps)
-        ticks = int(m.max_move_time / dt)
-        err = float(np.linalg.norm(np.asarray(self.state().ee_position) - goal))
-        for _ in range(ticks):
-            if err < m.position_tolerance * 0.5 and max(abs(v) for v in self.joint_velocities()[:7]) < 0.01:
-                break
-            self.hold(self.ik(tuple(goal), orn))
-            step(m.control_period_steps)
-            err = float(np.linalg.norm(np.asarray(self.state().ee_position) - goal))
-        return err

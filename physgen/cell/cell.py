@@ -21,7 +21,7 @@ with c_output_silenced():
     import pybullet
     from pybullet_utils import bullet_client
 
-from physgen.cell.arm import HAND_LINK, PandaArm
+from physgen.cell.arm import FINGER_JOINTS, HAND_LINK, PandaArm
 from physgen.cell.camera import Camera, orbit_eye
 from physgen.cell.config import CameraConfig, CellConfig
 from physgen.cell.scene import COLOURS, Appearance, BlockSpec, SceneSpec
@@ -215,6 +215,15 @@ class RobotCell:
         """Let go of every pinned block."""
         for name in list(self._pins):
             self.unpin(name)
+
+    def hand_over(self) -> None:
+        """Unpin every pinned block both fingers touch: the gripper holds it now."""
+        if self.arm is None:
+            return
+        for name in list(self._pins):
+            body = self.blocks[name]
+            if all(self.client.getContactPoints(self.arm.body, body, link, -1) for link in FINGER_JOINTS):
+                self.unpin(name)
 
     @property
     def pinned(self) -> frozenset[str]:

@@ -56,13 +56,13 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """Arm motion settings for the primitives."""
+    """Arm motion settings for the primitives (see :class:`physgen.cell.primitives.Executor`)."""
 
     speed: float = 0.5  # m/s, Cartesian
     approach_height: float = 0.08  # m above the grasp/place pose
     grip_force: float = 40.0  # N per finger
     control_period_steps: int = 4  # physics steps per IK/control update
-    max_move_time: float = 4.0  # s, per straight-line move
+    corrections: int = 4  # closed-loop corrections (IK from the measured joints) after a straight move
     position_tolerance: float = 0.002  # m, to count a move as reached
 
     def __post_init__(self) -> None:
@@ -70,7 +70,7 @@ class MotionConfig:
         in_range("approach_height", self.approach_height, 0.01, 0.5)
         in_range("grip_force", self.grip_force, 1.0, 200.0)
         in_range("control_period_steps", self.control_period_steps, 1, 100)
-        in_range("max_move_time", self.max_move_time, 0.1, 60.0)
+        in_range("corrections", self.corrections, 0, 50)
         in_range("position_tolerance", self.position_tolerance, 1e-4, 0.05)
 
 

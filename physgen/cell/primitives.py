@@ -1,20 +1,164 @@
-"""Motion primitives on the real gripper: pick, place, push. Each reports commanded vs achieved.
+"""Motion primitives: pick, place, push, home, planned as joint trajectories and run on hardware.
 
-Primitives never raise on a physical failure (a slipped grasp, an unreachable pose): they return a
-result with ``ok = False`` and a ``reason``; the physics then decides the task outcome.
+Tasks speak of blocks (:class:`Pick`, :class:`Place`, :class:`Push`); :func:`resolve` turns them
+into tool poses (:class:`PickAt`, :class:`PlaceAt`, :class:`PushAlong`) from the scene, which is
+all an executor needs. The :class:`Executor` plans each straight move with
+:class:`~physgen.cell.kinematics.Kinematics` from the measured joints and sends it to a
+:class:`Hardware`: the simulated cell in-process (:class:`CellHardware`), or the arm and gripper
+controllers over ROS (the executor node). One planner, so both paths move the arm identically.
+
+Primitives never raise on a physical failure (an empty grasp, an unreachable pose, a rejected
+trajectory): they return a result with ``ok = False`` and a ``reason``; the physics then decides
+the task outcome.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-from physgen.cell.arm import FINGER_OPEN, HOME_EE
+from physgen.cell.arm import HOME_EE as HOME
+from physgen.cell.arm import down
 from physgen.cell.cell import RobotCell
+from physgen.cell.config import MotionConfig
+from physgen.cell.kinematics import ArmModel, Kinematics
+from physgen.cell.scene import SceneSpec
+from physgen.cell.trajectory import Trajectory, check, follow, on_the_wire
 
 Vec3 = tuple[float, float, float]
 REACH = ((0.25, 0.8), (-0.45, 0.45), (0.0, 0.6))  # x, y, z bounds of targets the primitives accept
+GRASPED_GAP = 0.005  # m between the fingers; less means they closed on nothing
+
+
+# --- what tasks ask for -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pick:
+    block: str
+
+
+@dataclass(frozen=True)
+class Place:
+    block: str
+    target: Vec3
+    release_height: float = 0.0
+
+
+@dataclass(frozen=True)
+class Push:
+    start: Vec3
+    direction: Vec3
+    distance: float
+
+
+Command = Pick | Place | Push
+
+
+# --- what an executor runs ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PickAt:
+    """Grasp from above with the tool at ``position`` (the block's centre), fingers at ``yaw``."""
+
+    position: Vec3
+    yaw: float
+
+
+@dataclass(frozen=True)
+class PlaceAt:
+    """Carry the held block's centre to ``position`` (+ ``release_height``), open, retract."""
+
+    position: Vec3
+    yaw: float
+    release_height: float = 0.0
+
+
+@dataclass(frozen=True)
+class PushAlong:
+    """Closed gripper down at ``start``, then a straight push of ``distance`` along ``direction``."""
+
+    start: Vec3
+    direction: Vec3
+    distance: float
+
+
+Motion = PickAt | PlaceAt | PushAlong
+MOTIONS = {"pick": PickAt, "place": PlaceAt, "push": PushAlong}
+
+
+def motion_dict(m: Motion) -> dict[str, Any]:
+    name = next(k for k, v in MOTIONS.items() if isinstance(m, v))
+    return {"type": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(m).items()}}
+
+
+def motion_of(d: dict[str, Any]) -> Motion:
+    """The inverse of :func:`motion_dict`; ``ValueError`` naming what is wrong."""
+    if not isinstance(d, dict) or d.get("type") not in MOTIONS:
+        raise ValueError(f"motion type must be one of {sorted(MOTIONS)}, got {d!r}")
+    cls = MOTIONS[d["type"]]
+    args = {k: v for k, v in d.items() if k != "type"}
+    try:
+        values = {k: (tuple(float(x) for x in v) if isinstance(v, list) else float(v)) for k, v in args.items()}
+        m = cls(**values)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"bad {d['type']} motion {args!r}: {e}") from None
+    for k, v in asdict(m).items():
+        if isinstance(v, tuple) and len(v) != 3 or not np.all(np.isfinite(v)):
+            raise ValueError(f"bad {d['type']} motion: {k}={v!r}, expected finite numbers (3 for a vector)")
+    return m
+
+
+def grasp_yaw(scene: SceneSpec, block: str) -> float:
+    """Grasp yaw that closes the fingers along the block's x side when it is not the longer one.
+
+    At yaw 0 the Panda's fingers close along world y. Scenes spread along y, so closing along x
+    (yaw 90 degrees) keeps the fingers clear of neighbouring towers."""
+    spec = scene.block(block)
+    return spec.yaw + (np.pi / 2 if spec.size[0] <= spec.size[1] else 0.0)
+
+
+def resolve(commands: list[Command], scene: SceneSpec) -> list[Motion]:
+    """Block-level commands as tool poses, from the scene as built (blocks rest at their poses
+    until the arm touches them)."""
+    out: list[Motion] = []
+    for cmd in commands:
+        if isinstance(cmd, Pick):
+            out.append(PickAt(tuple(scene.block(cmd.block).position), grasp_yaw(scene, cmd.block)))
+        elif isinstance(cmd, Place):
+            out.append(PlaceAt(tuple(cmd.target), grasp_yaw(scene, cmd.block), cmd.release_height))
+        elif isinstance(cmd, Push):
+            out.append(PushAlong(tuple(cmd.start), tuple(cmd.direction), float(cmd.distance)))
+        else:
+            raise TypeError(f"not a motion command: {cmd!r}")
+    return out
+
+
+# --- hardware -----------------------------------------------------------------------------------
+class Hardware(Protocol):
+    """An arm with a gripper that runs joint trajectories (the JointTrajectoryController contract)."""
+
+    def joints(self) -> dict[str, float]:
+        """The measured position of every joint, by name."""
+
+    def run(self, traj: Trajectory) -> str:
+        """Execute ``traj`` to its end; ``""`` when done, else a reason code."""
+
+
+class CellHardware:
+    """The simulated cell's arm, in-process."""
+
+    def __init__(self, cell: RobotCell):
+        self.cell = cell
+
+    def joints(self) -> dict[str, float]:
+        return dict(zip(self.cell.arm.joint_names, self.cell.arm.joint_positions()))
+
+    def run(self, traj: Trajectory) -> str:
+        reason = check(traj, self.cell)
+        if not reason:
+            follow(self.cell, traj)
+        return reason
 
 
 @dataclass(frozen=True)
@@ -45,132 +189,153 @@ def reachable(p: Vec3) -> bool:
     return all(lo <= v <= hi for v, (lo, hi) in zip(p, REACH))
 
 
-def _gripper(cell: RobotCell, opening: float, seconds: float = 0.3) -> None:
-    cell.arm.set_gripper(opening)
-    cell.step(int(seconds / cell.config.physics.timestep))
+class _Failed(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
 
 
-def _yaw_for(cell: RobotCell, block: str) -> float:
-    """Grasp yaw that closes the fingers along the block's x side when it is not the longer one.
+class Executor:
+    """Plans primitives into trajectories and runs them on a :class:`Hardware`.
 
-    At yaw 0 the Panda's fingers close along world y. Scenes spread along y, so closing along x
-    (yaw 90 degrees) keeps the fingers clear of neighbouring towers."""
-    spec = cell.scene.block(block)
-    sx, sy = spec.size[0], spec.size[1]
-    return spec.yaw + (np.pi / 2 if sx <= sy else 0.0)
-
-
-def pick(cell: RobotCell, block: str) -> MotionResult:
-    """Grasp ``block`` from above at its centre and lift it by the approach height."""
-    arm, m = cell.arm, cell.config.motion
-    pos = cell.block_pose(block).position
-    commanded = tuple(pos)
-    if not reachable(commanded):
-        return MotionResult("pick", False, commanded, arm.state().ee_position, "unreachable")
-    yaw = _yaw_for(cell, block)
-    above = (pos[0], pos[1], pos[2] + m.approach_height)
-    _gripper(cell, FINGER_OPEN, 0.05)
-    arm.move_line(above, yaw, cell.step)
-    arm.move_line(commanded, yaw, cell.step)
-    _gripper(cell, 0.0, 0.35)
-    at_grasp = arm.state().ee_position
-    cell.unpin(block)  # the hand holds it now
-    arm.move_line(above, yaw, cell.step)
-    z_lift = cell.block_pose(block).position[2] - pos[2]
-    gap = arm.state().finger_gap
-    held = z_lift > 0.5 * m.approach_height and gap > 0.005
-    reason = "" if held else ("gripper_closed_empty" if gap <= 0.005 else "grasp_slipped")
-    details = {"lift": round(z_lift, 4), "finger_gap": round(gap, 4)}
-    return MotionResult("pick", held, commanded, at_grasp, reason, details)
-
-
-def place(cell: RobotCell, block: str, target: Vec3, release_height: float = 0.0) -> MotionResult:
-    """Carry the held ``block`` so its centre reaches ``target``, open the gripper, retract.
-
-    The block is lowered to ``release_height`` above the target before opening. ``achieved`` is
-    the block's centre right after the gripper has opened (before the scene is settled).
+    ``period`` is the control period (s) between line waypoints. A straight move is followed by up
+    to ``motion.corrections`` closed-loop corrections (IK from the measured joints) until the tool
+    is within ``motion.position_tolerance``.
     """
-    arm, m = cell.arm, cell.config.motion
-    if not reachable(target):
-        return MotionResult("place", False, tuple(target), cell.block_pose(block).position, "unreachable")
-    yaw = _yaw_for(cell, block)
-    grasp_offset = np.subtract(cell.block_pose(block).position, arm.state().ee_position)
-    ee_goal = np.subtract(target, grasp_offset) + (0.0, 0.0, release_height)
-    above = (ee_goal[0], ee_goal[1], max(ee_goal[2], cell.block_pose(block).position[2]) + m.approach_height)
-    arm.move_line(above, yaw, cell.step)
-    arm.move_line(tuple(ee_goal), yaw, cell.step)
-    _gripper(cell, FINGER_OPEN, 0.3)
-    achieved = cell.block_pose(block).position
-    retreat = (ee_goal[0], ee_goal[1], ee_goal[2] + m.approach_height)
-    arm.move_line(retreat, yaw, cell.step)
-    return MotionResult("place", True, tuple(target), achieved)
+
+    def __init__(self, kinematics: Kinematics, motion: MotionConfig, period: float):
+        self.kin, self.motion, self.period = kinematics, motion, period
+        self.model = kinematics.model
+
+    # --- measured state ---
+    def _q(self, hw: Hardware) -> tuple[float, ...]:
+        j = hw.joints()
+        return tuple(j[n] for n in self.model.arm_joints)
+
+    def tool(self, hw: Hardware) -> Vec3:
+        return self.kin.fk(self._q(hw))[0]
+
+    def finger_gap(self, hw: Hardware) -> float:
+        j = hw.joints()
+        return float(sum(j[n] for n in self.model.finger_joints))
+
+    # --- moves ---
+    def _run(self, hw: Hardware, traj: Trajectory) -> None:
+        reason = hw.run(traj)
+        if reason:
+            raise _Failed(reason)
+
+    def move(self, hw: Hardware, goal: Vec3, yaw: float) -> float:
+        """Straight line to ``goal``; returns the final position error (m)."""
+        m = self.motion
+        self._run(hw, self.kin.line(self._q(hw), goal, yaw, m.speed, self.period))
+        for _ in range(m.corrections):
+            q = self._q(hw)
+            err = float(np.linalg.norm(np.subtract(self.kin.fk(q)[0], goal)))
+            if err <= m.position_tolerance:
+                return err
+            fix = self.kin.ik(q, goal, down(yaw))
+            self._run(hw, Trajectory(self.model.arm_joints, (on_the_wire(self.period),), (fix,)))
+        return float(np.linalg.norm(np.subtract(self.tool(hw), goal)))
+
+    def gripper(self, hw: Hardware, opening: float, seconds: float) -> None:
+        self._run(hw, self.kin.gripper(opening, seconds))
+
+    # --- primitives ---
+    def pick(self, hw: Hardware, cmd: PickAt) -> MotionResult:
+        pos, up = cmd.position, self.motion.approach_height
+        if not reachable(pos):
+            return MotionResult("pick", False, pos, self.tool(hw), "unreachable")
+        above = (pos[0], pos[1], pos[2] + up)
+        self.gripper(hw, self.model.finger_open, 0.05)
+        self.move(hw, above, cmd.yaw)
+        self.move(hw, pos, cmd.yaw)
+        self.gripper(hw, 0.0, 0.35)
+        at_grasp = self.tool(hw)
+        self.move(hw, above, cmd.yaw)
+        gap = self.finger_gap(hw)
+        held = gap > GRASPED_GAP
+        return MotionResult("pick", held, pos, at_grasp, "" if held else "gripper_closed_empty",
+                            {"finger_gap": round(gap, 4)})
+
+    def place(self, hw: Hardware, cmd: PlaceAt) -> MotionResult:
+        if not reachable(cmd.position):
+            return MotionResult("place", False, cmd.position, self.tool(hw), "unreachable")
+        goal = np.add(cmd.position, (0.0, 0.0, cmd.release_height))
+        up = self.motion.approach_height
+        above = (goal[0], goal[1], max(goal[2], self.tool(hw)[2]) + up)
+        self.move(hw, above, cmd.yaw)
+        self.move(hw, tuple(goal), cmd.yaw)
+        achieved = tuple(np.subtract(self.tool(hw), (0.0, 0.0, cmd.release_height)))
+        self.gripper(hw, self.model.finger_open, 0.3)
+        self.move(hw, (goal[0], goal[1], goal[2] + up), cmd.yaw)
+        return MotionResult("place", True, cmd.position, achieved)
+
+    def push(self, hw: Hardware, cmd: PushAlong) -> MotionResult:
+        d = np.asarray(cmd.direction, dtype=float)
+        d[2] = 0.0
+        d /= np.linalg.norm(d) or 1.0
+        start, end = cmd.start, tuple(np.asarray(cmd.start) + d * cmd.distance)
+        if not (reachable(start) and reachable(end)):
+            return MotionResult("push", False, end, self.tool(hw), "unreachable")
+        yaw, up = float(np.arctan2(d[1], d[0])), self.motion.approach_height
+        self.gripper(hw, 0.0, 0.2)
+        self.move(hw, (start[0], start[1], start[2] + up), yaw)
+        self.move(hw, start, yaw)
+        self.move(hw, end, yaw)
+        achieved = self.tool(hw)
+        self.move(hw, (end[0], end[1], end[2] + up), yaw)
+        return MotionResult("push", True, end, achieved)
+
+    def home(self, hw: Hardware) -> MotionResult:
+        """The open gripper up and to the home pose, out of the camera's way."""
+        cur = self.tool(hw)
+        self.move(hw, (cur[0], cur[1], HOME[2]), 0.0)
+        err = self.move(hw, HOME, 0.0)
+        ok = err < 0.01
+        return MotionResult("home", ok, HOME, self.tool(hw), "" if ok else "not_reached")
+
+    def execute(self, hw: Hardware, motions: list[Motion]) -> list[MotionResult]:
+        """Run motions in order, then go home. Stops after the first failed one (a failed pick makes
+        the following place meaningless) and opens the gripper; the failure is in the list."""
+        results: list[MotionResult] = []
+        run = {PickAt: self.pick, PlaceAt: self.place, PushAlong: self.push}
+        for m in motions:
+            if type(m) not in run:
+                raise TypeError(f"not a motion: {m!r}")
+            try:
+                r = run[type(m)](hw, m)
+            except _Failed as e:
+                r = MotionResult(motion_dict(m)["type"], False, _target(m), self.tool(hw), e.reason)
+            results.append(r)
+            if not r.ok:
+                break
+        try:
+            if results and not results[-1].ok:
+                self.gripper(hw, self.model.finger_open, 0.05)
+            results.append(self.home(hw))
+        except _Failed as e:
+            results.append(MotionResult("home", False, HOME, self.tool(hw), e.reason))
+        return results
 
 
-def push(cell: RobotCell, start: Vec3, direction: Vec3, distance: float) -> MotionResult:
-    """Close the gripper, lower it at ``start`` and push in a straight line along ``direction``."""
-    arm, m = cell.arm, cell.config.motion
-    d = np.asarray(direction, dtype=float)
-    d[2] = 0.0
-    d /= np.linalg.norm(d) or 1.0
-    end = tuple(np.asarray(start) + d * distance)
-    if not (reachable(start) and reachable(end)):
-        return MotionResult("push", False, end, arm.state().ee_position, "unreachable")
-    yaw = float(np.arctan2(d[1], d[0]))
-    _gripper(cell, 0.0, 0.2)
-    arm.move_line((start[0], start[1], start[2] + m.approach_height), yaw, cell.step)
-    arm.move_line(tuple(start), yaw, cell.step)
-    arm.move_line(end, yaw, cell.step)
-    achieved = arm.state().ee_position
-    arm.move_line((end[0], end[1], end[2] + m.approach_height), yaw, cell.step)
-    return MotionResult("push", True, end, achieved)
+def _target(m: Motion) -> Vec3:
+    return m.start if isinstance(m, PushAlong) else m.position
 
 
-def go_home(cell: RobotCell) -> MotionResult:
-    """Move the open gripper up to the home pose, out of the camera's way."""
-    cur = cell.arm.state().ee_position
-    cell.arm.move_line((cur[0], cur[1], HOME_EE[2]), 0.0, cell.step)
-    err = cell.arm.move_line(HOME_EE, 0.0, cell.step)
-    return MotionResult("home", err < 0.01, HOME_EE, cell.arm.state().ee_position, "" if err < 0.01 else "not_reached")
+PANDA = ArmModel()
 
 
-@dataclass(frozen=True)
-class Pick:
-    block: str
+@functools.lru_cache(maxsize=4)
+def kinematics(model: ArmModel | None = None) -> Kinematics:
+    """One planner per arm model per process (loading the URDF costs ~0.1 s)."""
+    return Kinematics(model or PANDA)
 
 
-@dataclass(frozen=True)
-class Place:
-    block: str
-    target: Vec3
-    release_height: float = 0.0
-
-
-@dataclass(frozen=True)
-class Push:
-    start: Vec3
-    direction: Vec3
-    distance: float
-
-
-Command = Pick | Place | Push
+def cell_executor(cell: RobotCell) -> Executor:
+    c = cell.config
+    return Executor(kinematics(), c.motion, c.physics.timestep * c.motion.control_period_steps)
 
 
 def execute(cell: RobotCell, commands: list[Command]) -> list[MotionResult]:
-    """Run commands in order, then go home. Stops after the first failed command (a failed pick
-    makes the following place meaningless); the failure is in the returned list."""
-    results: list[MotionResult] = []
-    for cmd in commands:
-        if isinstance(cmd, Pick):
-            r = pick(cell, cmd.block)
-        elif isinstance(cmd, Place):
-            r = place(cell, cmd.block, cmd.target, cmd.release_height)
-        elif isinstance(cmd, Push):
-            r = push(cell, cmd.start, cmd.direction, cmd.distance)
-        else:
-            raise TypeError(f"not a motion command: {cmd!r}")
-        results.append(r)
-        if not r.ok:
-            cell.arm.set_gripper(FINGER_OPEN)
-            break
-    results.append(go_home(cell))
-    return results
+    """Run block-level commands on the cell's arm in-process, then go home."""
+    return cell_executor(cell).execute(CellHardware(cell), resolve(commands, cell.scene))

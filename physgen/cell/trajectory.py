@@ -9,13 +9,32 @@ never from the wall clock, so the same trajectory gives the same outcome over RO
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from physgen.cell.arm import FINGER_OPEN
-from physgen.cell.cell import RobotCell
+
+if TYPE_CHECKING:
+    from physgen.cell.cell import RobotCell
 
 FINGERS = ("panda_finger_joint1", "panda_finger_joint2")
+
+
+def to_duration(t: float) -> tuple[int, int]:
+    """Seconds as ``builtin_interfaces/Duration`` (sec, nanosec)."""
+    ns = int(round(t * 1e9))
+    return ns // 1_000_000_000, ns % 1_000_000_000
+
+
+def from_duration(sec: int, nanosec: int) -> float:
+    return sec + nanosec * 1e-9
+
+
+def on_the_wire(t: float) -> float:
+    """``t`` as it arrives after a trip through a ROS message: plans use these times, so a
+    trajectory runs the same physics steps in-process and over ROS."""
+    return from_duration(*to_duration(t))
 
 
 @dataclass(frozen=True)
@@ -78,5 +97,7 @@ def follow(cell: RobotCell, traj: Trajectory, hold_time: float = 0.25) -> dict:
         arm.set_gripper(float(np.mean(target[7:9])))
         arm.hold(list(target[:7]))
         cell.step(cell.config.motion.control_period_steps)
+    if any(n in FINGERS for n in traj.joint_names):
+        cell.hand_over()
     final = np.asarray(arm.joint_positions())
     return {n: float(abs(final[c] - waypoints[-1][i])) for i, (n, c) in enumerate(zip(traj.joint_names, cols))}

@@ -3,7 +3,9 @@
 An episode is split in two halves so a remote policy can sit between them:
 :func:`begin` (sample the scene, build it, render the frame) and :func:`finish` (parse the answer
 with the codec, plan, execute on the arm, release, settle, judge). :func:`run_episode` joins them
-around a local policy.
+around a local policy. Over ROS the second half is spread over nodes: the evaluation node runs
+:func:`decide`, the executor node the motions, the cell node :func:`conclude`, and the evaluation
+node :func:`assemble`s the same record.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from physgen.cell.cell import RobotCell
 from physgen.cell.primitives import execute
 from physgen.policy.base import Observation, Policy
-from physgen.policy.codec import parse, render
+from physgen.policy.codec import Parsed, parse, render
 from physgen.tasks.base import Instance, Judgement, Plan, Task
 from physgen.tasks.oracle import Oracles
 
@@ -46,6 +48,7 @@ class EpisodeRecord:
     judgement: dict[str, Any] = field(default_factory=dict)
     latency: dict[str, float] = field(default_factory=dict)
     physics: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # why the episode could not run to its end (a step timed out, a node was gone)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -65,13 +68,30 @@ def observation(task: Task, inst: Instance, image: np.ndarray) -> Observation:
     return Observation(image, inst.prompt, task.name, inst.seed, task.answer_format, inst)
 
 
-def finish(cell: RobotCell, task: Task, inst: Instance, text: str, oracles: Oracles,
-           policy: str = "", latency: dict[str, float] | None = None) -> EpisodeRecord:
-    """Turn the answer ``text`` into an outcome in ``cell`` (which must still hold ``inst``)."""
+@dataclass(frozen=True)
+class Outcome:
+    """What the physics decided once the arm was done: the cell's side of an episode."""
+
+    success: bool
+    reward: float
+    oracle_best: str
+    settle: dict[str, Any]
+    judgement: dict[str, Any]
+    physics: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def decide(task: Task, inst: Instance, text: str) -> tuple[Parsed, Plan]:
+    """The answer through the one codec, and the plan it asks for."""
     parsed = parse(text, task.answer_format)
+    return parsed, task.plan(inst, parsed.answer) if parsed.ok else Plan(invalid=parsed.reason)
+
+
+def conclude(cell: RobotCell, task: Task, inst: Instance, parsed: Parsed, plan: Plan, oracles: Oracles) -> Outcome:
+    """Let go, settle and judge; ``cell`` holds ``inst`` after the arm has run ``plan``."""
     oracle = oracles.get(task, inst)
-    plan = task.plan(inst, parsed.answer) if parsed.ok else Plan(invalid=parsed.reason)
-    motions = execute(cell, list(plan.commands)) if plan.commands else []
     cell.release()
     reference = {b.name: b.position for b in inst.scene.blocks} | plan.targets
     settle = cell.settle(list(plan.structure) if plan.structure is not None else None, reference=reference)
@@ -81,15 +101,40 @@ def finish(cell: RobotCell, task: Task, inst: Instance, text: str, oracles: Orac
         judgement = Judgement(False, 0.0, {"invalid_action": plan.invalid})
     else:
         judgement = task.judge(inst, parsed.answer, plan, settle, oracle)
+    return Outcome(bool(judgement.success), float(judgement.reward), render(oracle.best, task.answer_format),
+                   settle.to_dict(), judgement.details, cell.physics_record())
+
+
+def assemble(task: Task, inst: Instance, parsed: Parsed, plan: Plan, motions: list[dict], outcome: Outcome,
+             policy: str = "", latency: dict[str, float] | None = None) -> EpisodeRecord:
+    """One episode's record from its parts, wherever they were computed (in-process or over ROS)."""
     return EpisodeRecord(
         task=task.name, seed=inst.seed, split=inst.split, variant=inst.variant, prompt=inst.prompt,
         policy=policy, raw=parsed.text, answer=parsed.answer, reason=parsed.reason,
-        success=bool(judgement.success), reward=float(judgement.reward),
-        oracle_best=render(oracle.best, task.answer_format),
+        success=outcome.success, reward=outcome.reward, oracle_best=outcome.oracle_best,
         plan={"commands": [_command_dict(c) for c in plan.commands], "invalid": plan.invalid},
-        motions=[m.to_dict() for m in motions], settle=settle.to_dict(), judgement=judgement.details,
-        latency=dict(latency or {}), physics=cell.physics_record(),
+        motions=list(motions), settle=outcome.settle, judgement=outcome.judgement,
+        latency=dict(latency or {}), physics=outcome.physics,
     )
+
+
+def failed(task: Task, inst: Instance, error: str, policy: str = "", raw: str = "",
+           latency: dict[str, float] | None = None) -> EpisodeRecord:
+    """The record of an episode that could not run to its end: a failure, with ``error`` saying why."""
+    parsed = parse(raw, task.answer_format)
+    record = assemble(task, inst, parsed, Plan(invalid=error), [], Outcome(False, 0.0, "", {}, {}, {}), policy,
+                      latency)
+    record.error = error
+    return record
+
+
+def finish(cell: RobotCell, task: Task, inst: Instance, text: str, oracles: Oracles,
+           policy: str = "", latency: dict[str, float] | None = None) -> EpisodeRecord:
+    """Turn the answer ``text`` into an outcome in ``cell`` (which must still hold ``inst``)."""
+    parsed, plan = decide(task, inst, text)
+    motions = execute(cell, list(plan.commands)) if plan.commands else []
+    outcome = conclude(cell, task, inst, parsed, plan, oracles)
+    return assemble(task, inst, parsed, plan, [m.to_dict() for m in motions], outcome, policy, latency)
 
 
 def run_episode(cell: RobotCell, task: Task, seed: int, split: str, policy: Policy,

@@ -29,6 +29,7 @@ class Row:
     successes: int
     mean_reward: float
     parse_failures: int
+    errors: int = 0  # episodes that could not run to their end (counted as failures)
 
     @property
     def rate(self) -> float:
@@ -45,6 +46,7 @@ class Row:
             "successes": self.successes, "success_rate": round(self.rate, 4),
             "ci95": [round(lo, 4), round(hi, 4)], "mean_reward": round(self.mean_reward, 4),
             "parse_failure_rate": round(self.parse_failures / self.n, 4) if self.n else 0.0,
+            "errors": self.errors,
         }
 
 
@@ -55,7 +57,7 @@ def summarize(records: list[dict]) -> list[Row]:
         groups[(r["policy"], r["task"], r["split"])].append(r)
     return [
         Row(p, t, s, len(rs), sum(bool(r["success"]) for r in rs), float(np.mean([r["reward"] for r in rs])),
-            sum(r["reason"] != "ok" for r in rs))
+            sum(r["reason"] != "ok" and not r.get("error") for r in rs), sum(bool(r.get("error")) for r in rs))
         for (p, t, s), rs in groups.items()
     ]
 
@@ -116,11 +118,11 @@ def write_report(run_dir: Path, records: list[dict], meta: dict[str, Any]) -> di
     with (run_dir / "summary.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["policy", "task", "split", "episodes", "successes", "success_rate", "ci95_low", "ci95_high",
-                    "mean_reward", "parse_failure_rate"])
+                    "mean_reward", "parse_failure_rate", "errors"])
         for r in rows:
             d = r.to_dict()
             w.writerow([d["policy"], d["task"], d["split"], d["episodes"], d["successes"], d["success_rate"],
-                        d["ci95"][0], d["ci95"][1], d["mean_reward"], d["parse_failure_rate"]])
+                        d["ci95"][0], d["ci95"][1], d["mean_reward"], d["parse_failure_rate"], d["errors"]])
     (run_dir / "report.md").write_text(_markdown(report, rows))
     return report
 

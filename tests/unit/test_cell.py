@@ -8,7 +8,7 @@ import pytest
 
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CameraConfig, CellConfig
-from physgen.cell.primitives import pick, place
+from physgen.cell.primitives import Pick, Place, execute
 from physgen.cell.scene import BlockSpec, SceneSpec
 from physgen.evaluation.episode import begin, finish, observation
 from physgen.policy.expert import ExpertPolicy
@@ -76,8 +76,7 @@ def test_restored_snapshot_replays_an_action_identically(cell):
         cell.restore(snap)
         assert cell.pinned == {"green", "blue"}
         assert cell.sim_time == snap.sim_time
-        pick(cell, "red")
-        place(cell, "red", target)
+        execute(cell, [Pick("red"), Place("red", target)])
         cell.release()
         settle = cell.settle()
         return settle.to_dict(), settle.final_positions, cell.arm.joint_positions()

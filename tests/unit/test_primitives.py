@@ -1,77 +1,113 @@
-"""Motion primitives on the real gripper: pick, place, push, execute; physical failures are
-reported as ok=False with a reason, never raised."""
+"""Motion primitives planned as joint trajectories and run on the real simulated gripper; physical
+failures are reported as ok=False with a reason, never raised."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from physgen.cell.arm import FINGER_OPEN, HOME_EE
-from physgen.cell.primitives import REACH, Pick, Place, Push, _yaw_for, execute, go_home, pick, place, push
+from physgen.cell.primitives import (
+    REACH,
+    CellHardware,
+    Pick,
+    PickAt,
+    Place,
+    PlaceAt,
+    Push,
+    PushAlong,
+    cell_executor,
+    execute,
+    grasp_yaw,
+    kinematics,
+    motion_dict,
+    motion_of,
+    resolve,
+)
 from physgen.cell.scene import BlockSpec, SceneSpec
+from physgen.cell.trajectory import Trajectory
 
 CUBE = (0.05, 0.05, 0.05)
 
 
-def load(cell, *blocks: BlockSpec) -> None:
-    cell.load(SceneSpec(tuple(blocks)))
+def load(cell, *blocks: BlockSpec) -> SceneSpec:
+    scene = SceneSpec(tuple(blocks))
+    cell.load(scene)
+    return scene
 
 
 def cube(name="red", x=0.55, y=0.0, **kw) -> BlockSpec:
     return BlockSpec(name, CUBE, (x, y, CUBE[2] / 2), name, **kw)
 
 
+def run(cell, *motions):
+    ex = cell_executor(cell)
+    hw = CellHardware(cell)
+    return ex, hw, [getattr(ex, {PickAt: "pick", PlaceAt: "place", PushAlong: "push"}[type(m)])(hw, m)
+                    for m in motions]
+
+
 def test_pick_then_place_a_cube(cell):
-    load(cell, cube())
-    picked = pick(cell, "red")
+    scene = load(cell, cube())
+    (pick_at,) = resolve([Pick("red")], scene)
+    _, _, (picked,) = run(cell, pick_at)
     assert picked.ok and picked.reason == ""
-    assert picked.details["lift"] > 0.5 * cell.config.motion.approach_height
     assert 0.045 < picked.details["finger_gap"] < 2 * FINGER_OPEN  # the fingers stopped on the 5 cm cube
     assert picked.error < 0.005  # the gripper reached the grasp pose
+    assert cell.block_pose("red").position[2] > 0.025 + 0.5 * cell.config.motion.approach_height  # lifted
 
     target = (0.5, 0.12, 0.025)
-    placed = place(cell, "red", target)
-    assert placed.ok
-    assert placed.error < 0.005
+    _, _, (placed,) = run(cell, PlaceAt(target, pick_at.yaw))
+    assert placed.ok and placed.error < 0.005
     cell.settle()
     assert np.linalg.norm(np.subtract(cell.block_pose("red").position, target)) < 0.005
 
 
-def test_fingers_close_across_the_shorter_side(cell):
-    # At yaw 0 the fingers close along world y; _yaw_for turns them to close along x when x is the shorter side.
-    load(cell, BlockSpec("red", (0.04, 0.1, 0.03), (0.55, 0.0, 0.015), "red"))
-    assert _yaw_for(cell, "red") == pytest.approx(np.pi / 2)
-    load(cell, BlockSpec("red", (0.1, 0.04, 0.03), (0.55, 0.0, 0.015), "red"))
-    assert _yaw_for(cell, "red") == pytest.approx(0.0)
+def test_a_grasp_takes_over_a_pinned_block(cell):
+    load(cell, cube(held=True))
+    assert cell.pinned == {"red"}
+    execute(cell, [Pick("red"), Place("red", (0.5, 0.12, 0.025))])
+    assert cell.pinned == frozenset()
+    cell.settle()
+    assert np.linalg.norm(np.subtract(cell.block_pose("red").position, (0.5, 0.12, 0.025))) < 0.005
+
+
+def test_fingers_close_across_the_shorter_side():
+    # At yaw 0 the fingers close along world y; grasp_yaw turns them to close along x when x is the shorter side.
+    scene = SceneSpec((BlockSpec("red", (0.04, 0.1, 0.03), (0.55, 0.0, 0.015), "red"),))
+    assert grasp_yaw(scene, "red") == pytest.approx(np.pi / 2)
+    scene = SceneSpec((BlockSpec("red", (0.1, 0.04, 0.03), (0.55, 0.0, 0.015), "red"),))
+    assert grasp_yaw(scene, "red") == pytest.approx(0.0)
 
 
 def test_failed_grasp_is_detected(cell):
     # 12 cm along both sides: wider than the 8 cm opening whichever way the fingers close.
-    load(cell, BlockSpec("red", (0.12, 0.12, 0.05), (0.55, 0.0, 0.025), "red"))
-    result = pick(cell, "red")
+    scene = load(cell, BlockSpec("red", (0.12, 0.12, 0.05), (0.55, 0.0, 0.025), "red"))
+    _, _, (result,) = run(cell, *resolve([Pick("red")], scene))
     assert not result.ok
     assert result.reason == "gripper_closed_empty"
-    assert result.details["lift"] < 0.01
+    assert result.details["finger_gap"] < 0.005
     assert cell.block_pose("red").position[2] == pytest.approx(0.025, abs=0.01)  # still on the table
 
 
 @pytest.mark.parametrize("where", [(0.95, 0.0), (0.55, 0.6), (0.1, 0.0)])
 def test_pick_unreachable_block_does_not_move(cell, where):
-    load(cell, cube(x=where[0], y=where[1]))
+    scene = load(cell, cube(x=where[0], y=where[1]))
     before, t0 = cell.arm.joint_positions(), cell.sim_time
-    result = pick(cell, "red")
+    _, _, (result,) = run(cell, *resolve([Pick("red")], scene))
     assert not result.ok and result.reason == "unreachable"
     assert cell.sim_time == t0 and cell.arm.joint_positions() == before
 
 
 def test_place_and_push_unreachable_targets(cell):
     load(cell, cube())
-    assert pick(cell, "red").ok
     before, t0 = cell.arm.joint_positions(), cell.sim_time
-    result = place(cell, "red", (0.55, 0.0, REACH[2][1] + 0.1))
-    assert not result.ok and result.reason == "unreachable"
-    result = push(cell, (0.55, 0.0, 0.025), (0.0, 1.0, 0.0), 1.0)  # the end lies far outside
-    assert not result.ok and result.reason == "unreachable"
+    _, _, (placed, pushed) = run(cell, PlaceAt((0.55, 0.0, REACH[2][1] + 0.1), 0.0),
+                                 PushAlong((0.55, 0.0, 0.025), (0.0, 1.0, 0.0), 1.0))  # the end lies far outside
+    assert not placed.ok and placed.reason == "unreachable"
+    assert not pushed.ok and pushed.reason == "unreachable"
     assert cell.sim_time == t0 and cell.arm.joint_positions() == before
 
 
@@ -81,7 +117,7 @@ def test_push_moves_the_block_along_the_push(cell, start, direction):
     load(cell, cube())
     depth = 0.13
     before = np.asarray(cell.block_pose("red").position)
-    result = push(cell, start, direction, depth)
+    _, _, (result,) = run(cell, PushAlong(start, direction, depth))
     assert result.ok and result.error < 0.01
     moved = np.asarray(cell.block_pose("red").position) - before
     d = np.asarray(direction)
@@ -103,7 +139,7 @@ def test_execute_stops_after_a_failure_and_goes_home(cell):
     assert not results[0].ok and results[0].reason == "gripper_closed_empty"
     assert results[-1].ok
     assert np.linalg.norm(np.subtract(cell.arm.state().ee_position, HOME_EE)) < 0.01
-    assert cell.arm.finger_target == FINGER_OPEN  # let go after the failure
+    assert cell.arm.finger_target == pytest.approx(FINGER_OPEN)  # let go after the failure
     assert cell.block_pose("green").position == pytest.approx(green, abs=1e-3)  # the push never ran
 
 
@@ -115,12 +151,52 @@ def test_execute_runs_every_command_then_goes_home(cell):
     assert results[-1].to_dict()["error"] < 0.01
 
 
-def test_go_home_from_home(cell):
-    load(cell, cube())
-    assert go_home(cell).ok
-
-
 def test_execute_rejects_a_non_command(cell):
     load(cell, cube())
     with pytest.raises(TypeError, match="not a motion command"):
         execute(cell, ["pick red"])
+
+
+class FakeRejectingHardware:
+    """A fake arm (test only) that accepts ``accept`` trajectories, then rejects every one."""
+
+    def __init__(self, cell, accept: int):
+        self.real, self.accept, self.seen = CellHardware(cell), accept, 0
+
+    def joints(self):
+        return self.real.joints()
+
+    def run(self, traj: Trajectory) -> str:
+        self.seen += 1
+        return self.real.run(traj) if self.seen <= self.accept else "controller_rejected"
+
+
+def test_a_rejected_trajectory_fails_the_primitive_with_its_reason(cell):
+    scene = load(cell, cube())
+    ex = cell_executor(cell)
+    results = ex.execute(FakeRejectingHardware(cell, accept=2), resolve([Pick("red"), Place("red", (0.5, 0.1, 0.03))],
+                                                                        scene))
+    assert [(r.primitive, r.ok, r.reason) for r in results] == [
+        ("pick", False, "controller_rejected"), ("home", False, "controller_rejected")]
+
+
+def test_motion_records_round_trip_and_reject_garbage():
+    for m in (PickAt((0.5, 0.1, 0.02), 1.5), PlaceAt((0.5, 0.1, 0.02), 0.0, 0.01),
+              PushAlong((0.5, 0, 0.02), (0, 1, 0), 0.1)):
+        assert motion_of(motion_dict(m)) == m
+    for bad in ({"type": "fly"}, {"type": "pick", "position": [0.5, 0.1], "yaw": 0.0},
+                {"type": "pick", "position": [0.5, 0.1, float("nan")], "yaw": 0.0}, {"type": "pick"}, "pick"):
+        with pytest.raises(ValueError):
+            motion_of(bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=st.floats(REACH[0][0], REACH[0][1]), y=st.floats(REACH[1][0], REACH[1][1]),
+       z=st.floats(0.0, 0.4), yaw=st.floats(-np.pi, np.pi))
+def test_planned_lines_stay_within_the_urdf_limits(x, y, z, yaw):
+    kin = kinematics()
+    start = kin.ik(kin.model.rest_pose, HOME_EE, (1.0, 0.0, 0.0, 0.0))
+    traj = kin.line(start, (x, y, z), yaw, 0.5, 4 / 240)
+    lo, hi = np.asarray(kin.lower), np.asarray(kin.upper)
+    assert all(np.all(lo - 1e-9 <= q) and np.all(q <= hi + 1e-9) for q in map(np.asarray, traj.positions))
+    assert all(b > a for a, b in zip(traj.times, traj.times[1:]))

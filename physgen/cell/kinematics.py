@@ -1,0 +1,108 @@
+"""An arm's kinematics from its URDF, without physics: forward kinematics, IK and straight-line
+Cartesian plans as joint trajectories.
+
+The planner runs in its own physics-free PyBullet client, so it plans the same way for the
+simulated cell, for the executor node and (with another URDF) for a real arm: the plan depends only
+on the measured start joints and the goal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pybullet_data
+
+from physgen.cell.quiet import c_output_silenced
+
+with c_output_silenced():
+    import pybullet
+    from pybullet_utils import bullet_client
+
+from physgen.cell.arm import FINGER_OPEN, REST_POSE, down
+from physgen.cell.trajectory import Trajectory, on_the_wire
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class ArmModel:
+    """Which URDF, which joints and which link the planner uses (defaults: the Franka Panda)."""
+
+    urdf: str = "franka_panda/panda.urdf"  # a path, or relative to pybullet_data
+    arm_joints: tuple[str, ...] = tuple(f"panda_joint{i}" for i in range(1, 8))
+    finger_joints: tuple[str, ...] = ("panda_finger_joint1", "panda_finger_joint2")
+    tool_link: str = "panda_grasptarget"
+    rest_pose: tuple[float, ...] = REST_POSE
+    finger_open: float = FINGER_OPEN  # m per finger
+
+
+class Kinematics:
+    """FK and IK on one arm model; every call starts from the joints it is given (no hidden state)."""
+
+    def __init__(self, model: ArmModel):
+        self.model = model
+        with c_output_silenced():
+            self._c = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+        self._c.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self._body = self._c.loadURDF(model.urdf, useFixedBase=True)
+        joints = {}
+        links = {}
+        for j in range(self._c.getNumJoints(self._body)):
+            info = self._c.getJointInfo(self._body, j)
+            joints[info[1].decode()] = info
+            links[info[12].decode()] = j
+        missing = [n for n in (*model.arm_joints, *model.finger_joints) if n not in joints]
+        if missing or model.tool_link not in links:
+            raise ValueError(f"{model.urdf}: no joint(s) {missing} or link {model.tool_link!r}")
+        self._movable = [j for j in range(self._c.getNumJoints(self._body))
+                         if self._c.getJointInfo(self._body, j)[2] != pybullet.JOINT_FIXED]
+        self._arm = [joints[n][0] for n in model.arm_joints]
+        self._tool = links[model.tool_link]
+        self.lower = tuple(float(joints[n][8]) for n in model.arm_joints)
+        self.upper = tuple(float(joints[n][9]) for n in model.arm_joints)
+        self._ranges = [u - lo for lo, u in zip(self.lower, self.upper)]
+
+    def close(self) -> None:
+        self._c.disconnect()
+
+    def _set(self, q: Sequence[float]) -> None:
+        for j, v in zip(self._arm, q):
+            self._c.resetJointState(self._body, j, float(v))
+
+    def fk(self, q: Sequence[float]) -> tuple[Vec3, tuple[float, float, float, float]]:
+        """Tool pose for arm joints ``q``."""
+        self._set(q)
+        ls = self._c.getLinkState(self._body, self._tool, computeForwardKinematics=True)
+        return tuple(ls[4]), tuple(ls[5])
+
+    def ik(self, seed: Sequence[float], position: Vec3, orientation) -> tuple[float, ...]:
+        """Arm joints putting the tool at the pose, solved from ``seed``, within the URDF limits."""
+        self._set(seed)
+        q = self._c.calculateInverseKinematics(
+            self._body, self._tool, position, orientation,
+            lowerLimits=list(self.lower), upperLimits=list(self.upper), jointRanges=self._ranges,
+            restPoses=list(self.model.rest_pose), maxNumIterations=200, residualThreshold=1e-6,
+        )
+        idx = [self._movable.index(j) for j in self._arm]
+        return tuple(float(np.clip(q[i], lo, hi)) for i, lo, hi in zip(idx, self.lower, self.upper))
+
+    def line(self, start: Sequence[float], goal: Vec3, yaw: float, speed: float, period: float) -> Trajectory:
+        """A straight tool line from FK(``start``) to ``goal`` at ``speed`` m/s, one IK waypoint per
+        control ``period`` (seconds), pointing down at ``yaw``."""
+        orn = down(yaw)
+        p0 = np.asarray(self.fk(start)[0])
+        p1 = np.asarray(goal, dtype=float)
+        n = max(1, math.ceil(float(np.linalg.norm(p1 - p0)) / (speed * period)))
+        q, rows = tuple(start), []
+        for i in range(1, n + 1):
+            q = self.ik(q, tuple(p0 + (p1 - p0) * i / n), orn)
+            rows.append(q)
+        return Trajectory(self.model.arm_joints, tuple(on_the_wire(period * i) for i in range(1, n + 1)), tuple(rows))
+
+    def gripper(self, opening: float, duration: float) -> Trajectory:
+        """Both fingers to ``opening`` metres each over ``duration`` seconds."""
+        o = float(np.clip(opening, 0.0, self.model.finger_open))
+        return Trajectory(self.model.finger_joints, (on_the_wire(duration),), ((o,) * len(self.model.finger_joints),))
