@@ -63,3 +63,25 @@ def test_physgen_node_runs_a_node_like_ros2_run(ros_context):
     proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "nope"],
                           env=_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "cell_node" in proc.stderr
+
+
+def test_the_evaluation_graph_as_four_processes_ends_with_the_evaluation(ros_context, tmp_path):
+    env = _env(ros_context.get_domain_id())
+    node = [sys.executable, "-m", "physgen.cli", "node"]
+    servers = [subprocess.Popen([*node, name, "--ros-args", *args], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+               for name, args in (("cell_node", ["-p", "rate_hz:=5.0"]), ("vlm_node", ["-p", "policy:=chance"]),
+                                  ("executor_node", []))]
+    try:
+        evaluation = subprocess.run(
+            [*node, "evaluation_node", "--ros-args", "-p", "tasks:=[shift]", "-p", "episodes:=2",
+             "-p", f"out_dir:={tmp_path}"], env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        for p in servers:
+            p.send_signal(signal.SIGINT)
+        errors = [p.communicate(timeout=60)[1] for p in servers]
+    assert evaluation.returncode == 0, evaluation.stderr
+    assert all(p.returncode == 0 for p in servers), errors
+    lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and (tmp_path / "report.json").is_file()
+    assert "chance" in evaluation.stderr  # the summary table names the policy
