@@ -31,6 +31,8 @@ NODES: list[str] = [
     "cell_node",
     "vlm_node",
     "recorder_node",
+    "executor_node",
+    "evaluation_node",
 ]
 
 CONSOLE_SCRIPTS = [

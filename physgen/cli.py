@@ -13,6 +13,7 @@ from physgen.config import ConfigError, build, load_yaml, to_dict
 from physgen.policy.factory import POLICIES, make_policy
 
 VLM_ONLY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
+BRINGUP_GRAPHS = ("cell", "evaluation", "record")  # physgen_nodes.bringup.GRAPHS (a test keeps them equal)
 EXTRA_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors",
                "rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "cv2", "rosbags", "mcap"}
 
@@ -100,6 +101,31 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("name", help="a node module in physgen_nodes, e.g. cell_node, vlm_node")
     s.add_argument("node_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_node)
+
+    s = sub.add_parser("bringup", help="run a launch file's node graph (cell, evaluation, record) in this process",
+                       description="Starts the nodes of launch/GRAPH.launch.py in one process (one rclpy "
+                                   "MultiThreadedExecutor), with the parameters of a ROS 2 parameter file "
+                                   "(default: config/cell_node.yaml, evaluation.yaml or record.yaml), then the "
+                                   "options below, then --set. The evaluation graph ends when every episode is "
+                                   "done, with the evaluation node's exit status; Ctrl-C stops any graph. "
+                                   "Needs rclpy (the ros extra).")
+    s.add_argument("graph", choices=BRINGUP_GRAPHS)
+    s.add_argument("--params", type=Path, metavar="FILE", help="ROS 2 parameter YAML (ros__parameters per node)")
+    s.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="repeatable; the value is YAML, as in --ros-args -p (e.g. --set cell.rate_hz=5.0)")
+    s.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
+                   help="evaluation graph: also start the recorder (default: no)")
+    g = s.add_argument_group("launch arguments", "as in `ros2 launch physgen GRAPH.launch.py NAME:=VALUE`; "
+                                                 "each overrides the parameter file")
+    g.add_argument("--policy", choices=POLICIES, help="vlm.policy and the evaluation's policy label")
+    g.add_argument("--model", help="vlm.model, for --policy vlm")
+    g.add_argument("--tasks", help="evaluation.tasks: comma-separated task names, or 'all'")
+    g.add_argument("--episodes", type=int, help="evaluation.episodes, per task")
+    g.add_argument("--seed", type=int, help="evaluation.seed and vlm.seed")
+    g.add_argument("--split", choices=("train", "heldout"), help="evaluation.split")
+    g.add_argument("--out-dir", type=Path, help="evaluation.out_dir: episodes.jsonl and the report go here")
+    g.add_argument("--bag", type=Path, help="recorder.output: a new bag directory")
+    s.set_defaults(func=cmd_bringup)
 
     s = sub.add_parser("bag", help="rosbag2 (MCAP) bags written by the recorder node")
     bsub = s.add_subparsers(dest="bag_command", required=True)
@@ -271,7 +297,7 @@ def node_names() -> list[str]:
 
     import physgen_nodes
 
-    skip = {"conversions", "params", "runner"}
+    skip = {"bringup", "conversions", "params", "runner"}
     return sorted(m.name for m in pkgutil.iter_modules(physgen_nodes.__path__) if m.name not in skip)
 
 
@@ -284,6 +310,20 @@ def cmd_node(args) -> int:
     module = importlib.import_module(f"physgen_nodes.{args.name}")
     module.main([f"physgen_nodes.{args.name}", *args.node_args])
     return 0
+
+
+def cmd_bringup(args) -> int:
+    from physgen_nodes.bringup import run
+
+    if args.episodes is not None:
+        _positive("episodes", args.episodes)
+    arguments = {
+        "policy": args.policy, "model": args.model, "seed": args.seed, "split": args.split,
+        "episodes": args.episodes, "tasks": _task_list(args.tasks) if args.tasks is not None else None,
+        "out_dir": str(args.out_dir) if args.out_dir is not None else None,
+        "bag": str(args.bag) if args.bag is not None else None,
+    }
+    return run(args.graph, args.params, args.set, arguments, args.record)
 
 
 def cmd_bag_info(args) -> int:

@@ -42,7 +42,7 @@ from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
 from physgen_nodes.conversions import Rejected, camera_info, compressed_msg, image_msg, record_msg, record_of
 from physgen_nodes.params import declare_config
-from physgen_nodes.runner import run_node
+from physgen_nodes.runner import publish_matched, run_node
 
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -64,6 +64,7 @@ class CellNode(Node):
         self.cell = RobotCell(declare_config(self, CellConfig, "cell."))
         self.oracles = Oracles(self.cell.config.physics)
         self.current = None  # (task, instance) of the scene in the cell
+        self.closed = False
         self._lock = threading.Lock()  # the cell is not thread-safe; one user at a time
         self.counts = {"frames": 0, "resets": 0, "rejected": 0, "trajectories": 0, "rejected_trajectories": 0,
                        "judged": 0, "rejected_judge": 0}
@@ -87,15 +88,22 @@ class CellNode(Node):
 
     def publish_frame(self) -> None:
         with self._lock:  # stamped under the lock: a frame never predates the scene it shows
+            if self.closed:
+                return
             rgb = self.cell.render()
             names, joints = self._joints()
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.stream.frame_id)
-        self.image_pub.publish(image_msg(rgb, header))
-        if self.stream.compressed and self.compressed_pub.get_subscription_count() > 0:  # JPEG only for a reader
-            self.compressed_pub.publish(compressed_msg(rgb, header))
-        self.info_pub.publish(camera_info(self.cell.scene_camera.intrinsics, header))
-        self.joint_pub.publish(JointState(header=Header(stamp=header.stamp, frame_id=""), name=names,
-                                          position=joints))
+        try:
+            self.image_pub.publish(image_msg(rgb, header))
+            if self.stream.compressed and self.compressed_pub.get_subscription_count() > 0:  # JPEG only for a reader
+                self.compressed_pub.publish(compressed_msg(rgb, header))
+            self.info_pub.publish(camera_info(self.cell.scene_camera.intrinsics, header))
+            self.joint_pub.publish(JointState(header=Header(stamp=header.stamp, frame_id=""), name=names,
+                                              position=joints))
+        except RuntimeError:  # rclpy's RCLError; on Ctrl-C the context goes before this timer stops
+            if self.context.ok():
+                raise
+            return
         self.counts["frames"] += 1
 
     def _on_reset(self, msg: String) -> None:
@@ -113,7 +121,7 @@ class CellNode(Node):
             self.current = (task, inst)
             frame_after = self.get_clock().now().nanoseconds
         self.counts["resets"] += 1
-        self.episode_pub.publish(record_msg("episode", {
+        publish_matched(self.episode_pub, record_msg("episode", {
             "request_id": req.get("request_id"), "task": inst.task, "seed": inst.seed, "split": inst.split,
             "prompt": inst.prompt, "variant": inst.variant, "physics": self.cell.physics_record(),
             "frame_after_ns": frame_after}))
@@ -133,7 +141,7 @@ class CellNode(Node):
             self.get_logger().warning(f"trajectory rejected: {reason}")
         else:
             self.counts["trajectories"] += 1
-        self.motion_pub.publish(record_msg("motion", {
+        publish_matched(self.motion_pub, record_msg("motion", {
             "trajectory_stamp_ns": Time.from_msg(msg.header.stamp).nanoseconds, "ok": not reason,
             "reason": reason, "errors": errors, "joints": dict(zip(names, joints)), "stamp_ns": stamp,
             "sim_time": self.cell.sim_time}))
@@ -160,15 +168,18 @@ class CellNode(Node):
         if outcome is None:
             self.counts["rejected_judge"] += 1
             self.get_logger().warning(f"judge request for {key} rejected: {reason}")
-            self.outcome_pub.publish(record_msg("outcome", {**base, "ok": False, "reason": reason}))
+            publish_matched(self.outcome_pub, record_msg("outcome", {**base, "ok": False, "reason": reason}))
             return
         self.counts["judged"] += 1
-        self.outcome_pub.publish(record_msg("outcome", {**base, "ok": True, "reason": "", **outcome.to_dict()}))
+        publish_matched(self.outcome_pub,
+                        record_msg("outcome", {**base, "ok": True, "reason": "", **outcome.to_dict()}))
 
     def destroy_node(self) -> None:
         cell = getattr(self, "cell", None)  # absent when a bad parameter stopped __init__
         if cell is not None:
-            cell.close()
+            with self._lock:  # never while a callback on another thread uses the cell
+                self.closed = True
+                cell.close()
         if getattr(self, "oracles", None) is not None:
             self.oracles.close()
         super().destroy_node()

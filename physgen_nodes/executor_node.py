@@ -33,7 +33,7 @@ from physgen.cell.trajectory import Trajectory, to_duration
 from physgen.config import in_range
 from physgen_nodes.conversions import Rejected, record_msg, record_of
 from physgen_nodes.params import declare_config
-from physgen_nodes.runner import run_node
+from physgen_nodes.runner import publish_matched, run_node
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,9 @@ class GraphHardware:
         fingers = set(traj.joint_names) <= set(model.finger_joints)
         stamp = self.node.get_clock().now()
         key = stamp.nanoseconds
-        (self.node.gripper_pub if fingers else self.node.arm_pub).publish(trajectory_msg(traj, stamp.to_msg()))
+        pub = self.node.gripper_pub if fingers else self.node.arm_pub
+        if not publish_matched(pub, trajectory_msg(traj, stamp.to_msg()), wait=self.node.config.motion_timeout_s):
+            return "no_controller"
         with self._state:
             got = self._state.wait_for(lambda: key in self._reports, timeout=self.node.config.motion_timeout_s)
             report = self._reports.pop(key, None)
@@ -138,8 +140,8 @@ class ExecutorNode(Node):
         except (Rejected, KeyError, TypeError, ValueError) as e:
             self.counts["rejected_commands"] += 1
             self.get_logger().warning(f"command rejected: {e}")
-            self.result_pub.publish(record_msg("result", {"request_id": req.get("request_id"), "ok": False,
-                                                          "reason": "bad_command", "motions": []}))
+            publish_matched(self.result_pub, record_msg("result", {"request_id": req.get("request_id"), "ok": False,
+                                                                   "reason": "bad_command", "motions": []}))
             return
         self.counts["commands"] += 1
         self._worker.submit(self._execute, req.get("request_id"), motions, not_before)
@@ -154,8 +156,8 @@ class ExecutorNode(Node):
             reason, payload = "no_joint_states", []
             self.get_logger().error(f"request {request_id}: {e}")
         self.counts["failed" if reason else "done"] += 1
-        self.result_pub.publish(record_msg("result", {"request_id": request_id, "ok": not reason, "reason": reason,
-                                                      "motions": payload}))
+        publish_matched(self.result_pub, record_msg("result", {"request_id": request_id, "ok": not reason,
+                                                               "reason": reason, "motions": payload}))
 
     def destroy_node(self) -> None:
         if hasattr(self, "_worker"):

@@ -5,6 +5,7 @@ evaluation node) sets ``exit_code`` and shuts its context down; the process exit
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 import rclpy
@@ -34,3 +35,18 @@ def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None)
     code = getattr(node, "exit_code", None)
     if code:
         raise SystemExit(code)
+
+
+def publish_matched(publisher, msg, wait: float = 2.0) -> bool:
+    """Publish once ``publisher`` has matched a subscriber, waiting up to ``wait`` seconds for one.
+
+    Discovery is per endpoint: a node that has just seen a request may not yet be matched to the
+    requester's reply subscription, and a reliable, volatile message published before the match is
+    lost. Returns whether anyone was matched (the message is published either way).
+    """
+    end = time.monotonic() + wait
+    while publisher.get_subscription_count() == 0 and time.monotonic() < end:
+        time.sleep(0.005)
+    matched = publisher.get_subscription_count() > 0
+    publisher.publish(msg)
+    return matched

@@ -32,7 +32,7 @@ from physgen.tasks import load_task
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, compressed_array, image_array, record_msg, record_of
 from physgen_nodes.params import declare_config
-from physgen_nodes.runner import run_node
+from physgen_nodes.runner import publish_matched, run_node
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ class VLMNode(Node):
                 "policy": self.policy.name}
         if frame is None:
             self.counts["no_frame"] += 1
-            self.answer_pub.publish(record_msg("answer", {**base, "raw": "", "answer": None, "reason": "no_frame",
-                                                          "latency": {}}))
+            publish_matched(self.answer_pub, record_msg("answer", {**base, "raw": "", "answer": None,
+                                                                   "reason": "no_frame", "latency": {}}))
             return
         rgb, received, _ = frame
         t0 = time.monotonic()
@@ -129,7 +129,7 @@ class VLMNode(Node):
         parsed = parse(raw, task.answer_format)
         t3 = time.monotonic()
         latency = {"frame_age_s": t0 - received, "preprocess_s": t1 - t0, "generate_s": t2 - t1, "parse_s": t3 - t2}
-        self.answer_pub.publish(record_msg("answer", {**base, **parsed.to_dict(), "latency": latency}))
+        publish_matched(self.answer_pub, record_msg("answer", {**base, **parsed.to_dict(), "latency": latency}))
         self.counts["answers"] += 1
 
     def destroy_node(self) -> None:

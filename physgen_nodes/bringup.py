@@ -1,0 +1,325 @@
+"""``physgen bringup``: the node graph of a launch file, in one process, for machines without ROS 2 launch.
+
+:data:`GRAPHS` names each graph's nodes in start order, as ``launch/<graph>.launch.py`` starts them.
+Their parameters come from a ROS 2 parameter file (by default ``config/<graph file>.yaml``), read as
+``--params-file`` reads it: top-level keys are node names (``cell``, ``/cell``) or the wildcards
+``/**`` and ``/*``, each holding ``ros__parameters``; nested mappings are dotted names
+(``cell.physics.timestep``); where two entries set one parameter the later one wins, as in rclpy.
+Then come the launch arguments (:data:`LAUNCH_ARGUMENTS`, the same names as the launch file's) and
+``--set node.param=value`` (the value is YAML, as in ``--ros-args -p``).
+
+A bad file, an unknown node, a parameter a node does not have, or a bad value is a
+:class:`~physgen.config.ConfigError` naming it (``node.param``). All nodes spin in one
+``MultiThreadedExecutor``. The evaluation graph ends when the evaluation node is done (its
+``exit_code`` is returned) if its ``exit_when_done`` is true; bringup does that ending itself and
+runs the node with ``exit_when_done`` false, because the node's own way (shutting its context down)
+would destroy every node of the shared context under callbacks still running. Ctrl-C stops any
+graph and destroys every node, the last started first (the recorder closes its bag).
+
+Reading parameters needs no rclpy; :class:`Bringup` and :func:`run` do.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from physgen.config import ConfigError
+from physgen.resources import data_dir
+
+# node name -> (module, class); the module is also the executable (`ros2 run physgen cell_node`)
+NODES: dict[str, tuple[str, str]] = {
+    "cell": ("physgen_nodes.cell_node", "CellNode"),
+    "vlm": ("physgen_nodes.vlm_node", "VLMNode"),
+    "executor": ("physgen_nodes.executor_node", "ExecutorNode"),
+    "recorder": ("physgen_nodes.recorder_node", "RecorderNode"),
+    "evaluation": ("physgen_nodes.evaluation_node", "EvaluationNode"),
+}
+# graph -> its nodes in start order (the evaluation node last, once everything it talks to is up)
+GRAPHS: dict[str, tuple[str, ...]] = {
+    "cell": ("cell",),
+    "evaluation": ("cell", "vlm", "executor", "recorder", "evaluation"),
+    "record": ("recorder",),
+}
+# graph -> its default parameter file in config/ (installed to share/physgen/config)
+PARAMS_FILES: dict[str, str] = {"cell": "cell_node.yaml", "evaluation": "evaluation.yaml", "record": "record.yaml"}
+# graph -> the node that `record` switches on and off (off unless asked for)
+OPTIONAL: dict[str, str] = {"evaluation": "recorder"}
+# The launch files' arguments and the parameters each one sets (launch/*.launch.py do the same).
+LAUNCH_ARGUMENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "policy": (("vlm", "policy"), ("evaluation", "policy")),
+    "model": (("vlm", "model"),),
+    "seed": (("vlm", "seed"), ("evaluation", "seed")),
+    "tasks": (("evaluation", "tasks"),),
+    "episodes": (("evaluation", "episodes"),),
+    "split": (("evaluation", "split"),),
+    "out_dir": (("evaluation", "out_dir"),),
+    "bag": (("recorder", "output"),),
+}
+WILDCARD = "/**"
+_WILDCARDS = ("/**", "/*")
+
+# (target, {dotted name: value}, strict): target is a node name or WILDCARD; a strict entry's
+# names must all be parameters of its node (a wildcard entry sets only what a node has, as ROS does)
+Entry = tuple[str, dict[str, Any], bool]
+
+
+def default_params_file(graph: str) -> Path:
+    check_graph(graph)
+    return data_dir("config") / PARAMS_FILES[graph]
+
+
+def check_graph(graph: str) -> None:
+    if graph not in GRAPHS:
+        raise ConfigError("graph", graph, f"one of {sorted(GRAPHS)}")
+
+
+def graph_nodes(graph: str, record: bool = False) -> tuple[str, ...]:
+    """The nodes ``graph`` starts; its optional node only with ``record``."""
+    check_graph(graph)
+    optional = OPTIONAL.get(graph)
+    return tuple(n for n in GRAPHS[graph] if n != optional or record)
+
+
+def node_of_key(key: Any, where: str) -> str:
+    """A parameter file's top-level key as a node name, or :data:`WILDCARD`."""
+    if key in _WILDCARDS:
+        return WILDCARD
+    name = key[1:] if isinstance(key, str) and key.startswith("/") else key
+    if name not in NODES:
+        raise ConfigError(f"{where}: node", key, f"a node name {sorted(NODES)} or the wildcard /**")
+    return name
+
+
+def flatten(mapping: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
+    """Nested parameter mappings as dotted names; every leaf checked by :func:`ros_value`."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where}.{prefix}".rstrip("."), key, "parameter names that are strings")
+        if isinstance(value, Mapping):
+            out.update(flatten(value, where, name + "."))
+        else:
+            out[name] = ros_value(f"{where}.{name}", value)
+    return out
+
+
+def ros_value(name: str, value: Any) -> Any:
+    """``value`` as a ROS parameter value (bool, int, float, str, or a non-empty list of one of them);
+    a list mixing ints and floats becomes floats. Anything else is a ConfigError naming ``name``."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+        kinds = {bool if isinstance(v, bool) else type(v) for v in items}
+        if kinds == {int, float}:
+            return [float(v) for v in items]
+        if len(kinds) == 1 and kinds <= {bool, int, float, str}:
+            return items
+        if not items:
+            raise ConfigError(name, items, "a non-empty list (a ROS parameter cannot be an empty list)")
+    raise ConfigError(name, value, "a ROS parameter value: bool, int, float, string, or a list of one of those")
+
+
+def read_params(data: Any, where: str) -> list[Entry]:
+    """A parameter file's parsed YAML as entries in file order."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(where, data if data is None else type(data).__name__,
+                          "a ROS 2 parameter file: a mapping of node names to {ros__parameters: ...}")
+    entries: list[Entry] = []
+    for key, body in data.items():
+        target = node_of_key(key, where)
+        if not isinstance(body, Mapping) or set(body) != {"ros__parameters"}:
+            raise ConfigError(f"{where}: {key}", body, "a mapping with one key, ros__parameters")
+        params = body["ros__parameters"]
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"{where}: {key}.ros__parameters", params, "a mapping of parameter names to values")
+        entries.append((target, flatten(params, f"{where}: {key}"), target != WILDCARD))
+    return entries
+
+
+def load_params(path: Path | str) -> list[Entry]:
+    """Read a ROS 2 parameter YAML file (see the module's docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("params", str(path), "an existing ROS 2 parameter YAML file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError("params", str(path), f"valid YAML ({' '.join(str(e).split())})") from None
+    return read_params(data, str(path))
+
+
+def parse_set(text: str) -> Entry:
+    """``node.param=value`` (value in YAML, as ``--ros-args -p name:=value`` takes it) as an entry."""
+    target, sep, value = text.partition("=")
+    node, dot, name = target.strip().partition(".")
+    if not sep or not dot or not name or node not in NODES:
+        raise ConfigError("--set", text, f"node.param=value with node one of {sorted(NODES)}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value  # not YAML: the text itself, as ROS does
+    return node, {name: ros_value(target.strip(), parsed)}, True
+
+
+def launch_argument_entries(arguments: Mapping[str, Any]) -> list[Entry]:
+    """Launch arguments (:data:`LAUNCH_ARGUMENTS`; None means not given) as entries."""
+    entries: list[Entry] = []
+    for arg, value in arguments.items():
+        if arg not in LAUNCH_ARGUMENTS:
+            raise ConfigError("launch argument", arg, f"one of {sorted(LAUNCH_ARGUMENTS)}")
+        if value is None:
+            continue
+        for node, name in LAUNCH_ARGUMENTS[arg]:
+            entries.append((node, {name: ros_value(arg, value)}, True))
+    return entries
+
+
+def params_for(entries: Iterable[Entry], node: str) -> tuple[dict[str, Any], set[str]]:
+    """``node``'s parameters from ``entries`` (later wins), and the names it must have."""
+    params: dict[str, Any] = {}
+    strict: set[str] = set()
+    for target, values, must in entries:
+        if target in (node, WILDCARD):
+            params.update(values)
+            if must:
+                strict.update(values)
+    return params, strict
+
+
+def _not_started(graph: str, node: str, nodes: Sequence[str]) -> str:
+    hint = " (add --record for the recorder)" if node == OPTIONAL.get(graph) else ""
+    return f"a setting of a node the {graph} graph starts, {list(nodes)}; {node} is not one{hint}"
+
+
+def check_targets(graph: str, entries: Iterable[Entry], nodes: Sequence[str], what: str) -> None:
+    """Every strict entry in ``entries`` (``--set``) must set a node that ``graph`` starts."""
+    for target, values, must in entries:
+        if must and target not in nodes:
+            raise ConfigError(what, f"{target}.{next(iter(values), '')}", _not_started(graph, target, nodes))
+
+
+def check_arguments(graph: str, arguments: Mapping[str, Any], nodes: Sequence[str]) -> None:
+    """Every launch argument given must set only nodes that ``graph`` starts."""
+    for arg, value in arguments.items():
+        missing = [node for node, _ in LAUNCH_ARGUMENTS.get(arg, ()) if node not in nodes]
+        if value is not None and missing:
+            raise ConfigError(arg, value, _not_started(graph, missing[0], nodes))
+
+
+class Bringup:
+    """The nodes of one graph, built with their parameters, in one ``MultiThreadedExecutor``."""
+
+    def __init__(self, graph: str, entries: Sequence[Entry], *, record: bool = False, context=None):
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.graph = graph
+        self.context = context
+        self.nodes: dict = {}
+        # The evaluation node's exit_when_done is taken here: its own way (shutting the context down)
+        # would destroy every node of this shared context under the callbacks still running; the
+        # node runs with exit_when_done false and spin() returns when it is done.
+        self.exit_when_done = True
+        try:
+            for name in graph_nodes(graph, record):
+                self.nodes[name] = self._make(name, entries)
+        except BaseException:
+            self.destroy()
+            raise
+        self.executor = MultiThreadedExecutor(context=context)
+        for node in self.nodes.values():
+            self.executor.add_node(node)
+
+    def _make(self, name: str, entries: Sequence[Entry]):
+        from rclpy.parameter import Parameter
+
+        module, cls_name = NODES[name]
+        cls = getattr(importlib.import_module(module), cls_name)
+        params, strict = params_for(entries, name)
+        if name == "evaluation":  # ended by spin(), not by the node: see __init__
+            self.exit_when_done = bool(params.get("exit_when_done", True))
+            params = {**params, "exit_when_done": False}
+        overrides = [Parameter(k, value=v) for k, v in params.items()]
+        try:
+            node = cls(context=self.context, parameter_overrides=overrides)
+        except ConfigError as e:
+            raise ConfigError(f"{name}.{e.name}", e.value, e.expected) from None
+        unknown = sorted(k for k in strict if not node.has_parameter(k))
+        if unknown:
+            node.destroy_node()
+            raise ConfigError(f"{name}.{unknown[0]}", params[unknown[0]], f"a parameter of the {name} node")
+        return node
+
+    @property
+    def evaluation(self):
+        return self.nodes.get("evaluation")
+
+    def spin(self) -> int:
+        """Spin until the evaluation node is done (its exit code), or Ctrl-C (0 for a graph without
+        an evaluation, else its exit code if it was done, 130 if not)."""
+        from rclpy.executors import ExternalShutdownException
+
+        node = self.evaluation
+        ends = node is not None and self.exit_when_done
+        try:
+            while self.executor.context.ok():
+                self.executor.spin_once(timeout_sec=0.1)
+                if ends and node.done.is_set():
+                    return int(node.exit_code)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        if node is None:
+            return 0
+        return int(node.exit_code) if node.done.is_set() else 130
+
+    def destroy(self) -> None:
+        """Stop spinning and destroy every node, the last started first. Idempotent."""
+        executor = getattr(self, "executor", None)
+        if executor is not None:
+            # rclpy's (9.1) MultiThreadedExecutor.shutdown destroys its guard condition before it
+            # joins its worker threads, and a callback still running then fails on it ("cannot use
+            # Destroyable because destruction was requested"): join the workers first.
+            workers = getattr(executor, "_executor", None)
+            if workers is not None:
+                workers.shutdown(wait=True)
+            executor.shutdown(timeout_sec=5.0)
+        for node in reversed(list(self.nodes.values())):
+            node.destroy_node()
+        self.nodes.clear()
+
+
+def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] = (),
+        arguments: Mapping[str, Any] | None = None, record: bool | None = None) -> int:
+    """``physgen bringup``: init rclpy, build ``graph``, spin it, shut down; the exit status."""
+    check_graph(graph)
+    if record is not None and graph not in OPTIONAL:
+        raise ConfigError("--record" if record else "--no-record", graph,
+                          f"a graph with an optional recorder: {sorted(OPTIONAL)}")
+    nodes = graph_nodes(graph, bool(record))
+    entries = load_params(params_file if params_file is not None else default_params_file(graph))
+    given = launch_argument_entries(arguments or {})
+    check_arguments(graph, arguments or {}, nodes)
+    extra = [parse_set(s) for s in sets]
+    check_targets(graph, extra, nodes, "--set")
+    entries += given + extra
+
+    import rclpy
+
+    rclpy.init(args=["physgen"])  # no --ros-args from this process's command line
+    bringup = None
+    try:
+        bringup = Bringup(graph, entries, record=bool(record))
+        return bringup.spin()
+    except KeyboardInterrupt:  # while the nodes were starting
+        return 130
+    finally:
+        if bringup is not None:
+            bringup.destroy()
+        if rclpy.ok():
+            rclpy.shutdown()

@@ -1,0 +1,227 @@
+"""`physgen bringup`: ROS 2 parameter files as node parameters, and the launch files' node graphs
+run in one process over real DDS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ros_helpers import executor, spin_until
+
+from physgen.config import ConfigError
+from physgen_nodes import bringup
+from physgen_nodes.bringup import (
+    WILDCARD,
+    Bringup,
+    check_arguments,
+    check_targets,
+    default_params_file,
+    launch_argument_entries,
+    load_params,
+    params_for,
+    parse_set,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(domain: int) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "ROS_DOMAIN_ID": str(domain),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# -- the parameter file -> parameters (pure) ---------------------------------------------------
+
+def test_nested_keys_become_dotted_names_and_later_entries_win_as_in_rclpy(tmp_path):
+    entries = load_params(_write(tmp_path, """
+        /**:
+          ros__parameters:
+            rate_hz: 5.0
+            seed: 7
+        /cell:
+          ros__parameters:
+            rate_hz: 20
+            cell:
+              physics: {timestep: 0.002}
+              scene_camera: {eye: [1, 0.0, 0.5], width: 128}
+        vlm:
+          ros__parameters: {model: "", policy: chance}
+        /*:
+          ros__parameters: {frame_id: last}
+    """))
+    assert [(t, strict) for t, _, strict in entries] == [(WILDCARD, False), ("cell", True), ("vlm", True),
+                                                          (WILDCARD, False)]
+    cell, strict = params_for(entries, "cell")
+    assert cell == {"rate_hz": 20, "seed": 7, "cell.physics.timestep": 0.002, "cell.scene_camera.eye": [1.0, 0.0, 0.5],
+                    "cell.scene_camera.width": 128, "frame_id": "last"}
+    assert isinstance(cell["cell.scene_camera.eye"][0], float)  # one type per list, as ROS wants
+    assert strict == {"rate_hz", "cell.physics.timestep", "cell.scene_camera.eye", "cell.scene_camera.width"}
+    assert params_for(entries, "vlm")[0] == {"rate_hz": 5.0, "seed": 7, "model": "", "policy": "chance",
+                                             "frame_id": "last"}
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("cell:\n  ros__parameters: {rate_hz: [}\n", "valid YAML"),
+    ("- cell\n", "a ROS 2 parameter file"),
+    ("camera:\n  ros__parameters: {rate_hz: 1.0}\n", "'camera'"),
+    ("cell:\n  rate_hz: 1.0\n", "ros__parameters"),
+    ("cell:\n  ros__parameters: [1]\n", "ros__parameters"),
+    ("cell:\n  ros__parameters: {rate_hz: }\n", "cell.rate_hz"),
+    ("recorder:\n  ros__parameters: {topics: []}\n", "recorder.topics"),
+    ("recorder:\n  ros__parameters: {topics: [a, 1]}\n", "recorder.topics"),
+])
+def test_a_bad_file_is_a_config_error_naming_it(tmp_path, text, named):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_params(path)
+    assert named in str(e.value) and (str(path) in str(e.value) or "params" in str(e.value))
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="params"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_set_takes_yaml_values_as_ros_args_does():
+    assert parse_set("cell.rate_hz=5") == ("cell", {"rate_hz": 5}, True)
+    assert parse_set("cell.cell.physics.timestep=0.002") == ("cell", {"cell.physics.timestep": 0.002}, True)
+    assert parse_set("evaluation.tasks=[stability, shift]") == ("evaluation", {"tasks": ["stability", "shift"]}, True)
+    assert parse_set("vlm.model=") == ("vlm", {"model": ""}, True)
+    assert parse_set("evaluation.exit_when_done=false") == ("evaluation", {"exit_when_done": False}, True)
+    for bad in ("rate_hz=5", "cell.rate_hz", "camera.rate_hz=5", "cell.=1", "cell.topics=[]"):
+        with pytest.raises(ConfigError):
+            parse_set(bad)
+
+
+def test_launch_arguments_set_the_parameters_the_launch_file_sets():
+    entries = launch_argument_entries({"policy": "chance", "seed": 3, "tasks": ["shift"], "bag": None})
+    assert params_for(entries, "vlm")[0] == {"policy": "chance", "seed": 3}
+    assert params_for(entries, "evaluation")[0] == {"policy": "chance", "seed": 3, "tasks": ["shift"]}
+    assert params_for(entries, "recorder")[0] == {}
+    with pytest.raises(ConfigError, match="launch argument"):
+        launch_argument_entries({"rate": 1})
+
+
+def test_settings_for_a_node_the_graph_does_not_start_are_refused():
+    nodes = bringup.graph_nodes("evaluation", record=False)
+    assert "recorder" not in nodes and bringup.graph_nodes("evaluation", record=True)[-2] == "recorder"
+    with pytest.raises(ConfigError, match=r"bag='b'.*recorder is not one \(add --record"):
+        check_arguments("evaluation", {"bag": "b", "policy": None}, nodes)
+    check_arguments("evaluation", {"bag": None, "policy": "chance", "seed": 1}, nodes)
+    with pytest.raises(ConfigError, match=r"seed=1: expected a setting of a node the cell graph starts"):
+        check_arguments("cell", {"seed": 1}, bringup.graph_nodes("cell"))
+    with pytest.raises(ConfigError, match=r"--set='vlm.policy'.*cell graph"):
+        check_targets("cell", [parse_set("vlm.policy=chance")], bringup.graph_nodes("cell"), "--set")
+    with pytest.raises(ConfigError, match="--record"):
+        bringup.run("cell", record=True)
+
+
+def test_every_graph_has_its_parameter_file():
+    for graph in bringup.GRAPHS:
+        entries = load_params(default_params_file(graph))
+        assert {t for t, _, _ in entries} == set(bringup.GRAPHS[graph])
+    with pytest.raises(ConfigError, match="graph"):
+        default_params_file("camera")
+
+
+# -- graphs over real DDS ----------------------------------------------------------------------
+
+def test_cell_graph_in_process_streams_frames_with_the_files_parameters(ros_context, tmp_path):
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from physgen_nodes.cell_node import IMAGE_QOS
+
+    entries = load_params(default_params_file("cell")) + [parse_set("cell.rate_hz=20.0"),
+                                                          parse_set("cell.cell.scene_camera.width=96")]
+    graph = Bringup("cell", entries, context=ros_context)
+    probe = Node("probe", context=ros_context)
+    images = []
+    probe.create_subscription(Image, "camera/image_raw", images.append, IMAGE_QOS)
+    graph.executor.add_node(probe)
+    try:
+        assert list(graph.nodes) == ["cell"]
+        assert graph.nodes["cell"].get_parameter("rate_hz").value == 20.0
+        assert spin_until(graph.executor, lambda: len(images) >= 3, timeout=60)
+        assert (images[-1].width, images[-1].height, images[-1].encoding) == (96, 224, "rgb8")
+    finally:
+        graph.destroy()
+        probe.destroy_node()
+
+
+def test_a_bad_value_or_an_unknown_parameter_names_node_and_parameter(ros_context):
+    entries = load_params(default_params_file("cell"))
+    with pytest.raises(ConfigError, match=r"cell\.cell\.scene_camera\.width=8"):
+        Bringup("cell", entries + [parse_set("cell.cell.scene_camera.width=8")], context=ros_context)
+    with pytest.raises(ConfigError, match=r"cell\.rate=5.0: expected a parameter of the cell node"):
+        Bringup("cell", entries + [parse_set("cell.rate=5.0")], context=ros_context)
+
+
+def test_physgen_bringup_cell_streams_until_ctrl_c_and_exits_0(ros_context):
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from physgen_nodes.cell_node import IMAGE_QOS
+
+    proc = subprocess.Popen([sys.executable, "-m", "physgen.cli", "bringup", "cell", "--set", "cell.rate_hz=10.0"],
+                            env=_env(ros_context.get_domain_id()), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    probe = Node("probe", context=ros_context)
+    images = []
+    probe.create_subscription(Image, "camera/image_raw", images.append, IMAGE_QOS)
+    ex = executor(ros_context, probe)
+    try:
+        assert spin_until(ex, lambda: len(images) >= 3 or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, proc.communicate()[1]
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "never retrieved" not in err, err
+
+
+def test_physgen_bringup_refuses_a_bad_setting_before_starting(ros_context):
+    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "bringup", "cell", "--set", "cell.rate_hz=-1.0"],
+                          env=_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "cell.rate_hz=-1.0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, tmp_path):
+    if not (ROOT / "physgen_nodes" / "evaluation_node.py").is_file():
+        pytest.skip("evaluation node not yet present")
+    out = tmp_path / "eval"
+    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--policy", "expert",
+                           "--tasks", "shift", "--episodes", "2", "--out-dir", str(out), "--record",
+                           "--bag", str(tmp_path / "bag")],
+                          env=_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "never retrieved" not in proc.stderr, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    assert [(r["task"], r["seed"], r["success"]) for r in records] == [("shift", 0, True), ("shift", 1, True)]
+    assert any(m["primitive"] == "pick" for r in records for m in r["motions"])  # the arm moved, over ROS
+    report = json.loads((out / "report.json").read_text())
+    assert [(r["task"], r["successes"], r["episodes"]) for r in report["results"]] == [("shift", 2, 2)]
+    from physgen.recording.bag import bag_info
+
+    topics = bag_info(tmp_path / "bag")["topics"]  # the recorder ran and closed its bag
+    assert topics["/camera/image_raw"]["count"] > 0 and "/evaluation/episode" in topics

@@ -1,0 +1,137 @@
+"""The ROS 2 parameter files in config/ and the launch files in launch/ against the code: every key is
+a real parameter of its node, every parameter is there with the code's default (bar the recorder's
+output and topics, which have none), and the launch files, `physgen bringup` and the CLI name the
+same graphs, files, nodes and launch arguments.
+
+The nodes' config dataclasses live in their node modules, which import rclpy: those checks skip
+where rclpy is not installed."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+from pathlib import Path
+
+import pytest
+
+from physgen.cli import BRINGUP_GRAPHS
+from physgen.config import build
+from physgen.resources import data_dir
+from physgen_nodes.bringup import GRAPHS, LAUNCH_ARGUMENTS, NODES, PARAMS_FILES, load_params, params_for
+from physgen_nodes.params import defaults, nest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ROOT / "launch"
+
+# node -> its parameters' config dataclasses: (module, class, parameter prefix)
+NODE_CONFIGS = {
+    "cell": [("physgen_nodes.cell_node", "StreamConfig", ""), ("physgen.cell.config", "CellConfig", "cell.")],
+    "vlm": [("physgen_nodes.vlm_node", "VLMNodeConfig", "")],
+    "executor": [("physgen_nodes.executor_node", "ExecutorNodeConfig", "")],
+    "evaluation": [("physgen_nodes.evaluation_node", "EvaluationConfig", "")],
+    "recorder": [("physgen_nodes.recorder_node", "RecorderConfig", "")],
+}
+NO_DEFAULT = {("recorder", "output"), ("recorder", "topics")}  # required: the files give real values
+CASES = [(PARAMS_FILES[graph], node) for graph in GRAPHS for node in GRAPHS[graph]]
+
+
+def config_class(module: str, name: str) -> type:
+    if module.startswith("physgen_nodes."):
+        pytest.importorskip("rclpy", reason="the node modules need rclpy (the ros extra)")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        pytest.skip(f"{module} does not exist yet")
+    if not hasattr(mod, name):
+        pytest.skip(f"{module} has no {name} yet")
+    return getattr(mod, name)
+
+
+def node_parameters(node: str) -> list[tuple[type, str, dict]]:
+    """(config class, prefix, {dotted parameter name: default}) for each config of ``node``."""
+    out = []
+    for module, name, prefix in NODE_CONFIGS[node]:
+        cls = config_class(module, name)
+        out.append((cls, prefix, defaults(cls, prefix)))
+    return out
+
+
+def test_every_node_has_its_config_classes_listed():
+    assert set(NODE_CONFIGS) == set(NODES)
+
+
+@pytest.mark.parametrize(("file", "node"), CASES, ids=[f"{f}:{n}" for f, n in CASES])
+def test_file_gives_every_parameter_of_the_node_at_its_default(file, node):
+    params, _ = params_for(load_params(data_dir("config") / file), node)
+    configs = node_parameters(node)
+    expected = {name: value for _, _, d in configs for name, value in d.items()}
+    unknown = sorted(set(params) - set(expected))
+    assert unknown == [], f"{file}: {node} has no parameters {unknown}"
+    missing = sorted(set(expected) - set(params))
+    assert missing == [], f"{file}: {node}'s parameters {missing} are not in the file"
+    differ = {k: (params[k], expected[k]) for k in expected if (node, k) not in NO_DEFAULT and params[k] != expected[k]}
+    assert differ == {}, f"{file}: {node} values (file, code default) differ"
+    for cls, prefix, d in configs:  # and the values build the config, as the node will
+        values = {k[len(prefix):]: params[k] for k in d}
+        assert dataclasses.is_dataclass(build(cls, nest(values), prefix.rstrip(".")))
+
+
+def test_each_graph_file_has_exactly_its_graphs_nodes():
+    for graph, nodes in GRAPHS.items():
+        entries = load_params(data_dir("config") / PARAMS_FILES[graph])
+        assert sorted(target for target, _, _ in entries) == sorted(nodes), graph
+
+
+def test_the_cli_offers_the_bringup_graphs():
+    assert tuple(BRINGUP_GRAPHS) == tuple(GRAPHS)
+
+
+# -- the launch files, read as source (ROS 2 launch is not pip-installable) ----------------------
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+
+
+def _keywords(call: ast.Call) -> dict[str, object]:
+    out = {}
+    for k in call.keywords:
+        try:
+            out[k.arg] = ast.literal_eval(k.value)
+        except ValueError:
+            out[k.arg] = k.value
+    return out
+
+
+def _launch_tree(graph: str) -> ast.Module:
+    return ast.parse((LAUNCH / f"{graph}.launch.py").read_text())
+
+
+@pytest.mark.parametrize("graph", list(GRAPHS))
+def test_launch_file_defaults_to_the_graphs_parameter_file(graph):
+    tree = _launch_tree(graph)
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert PARAMS_FILES[graph] in strings
+    assert "generate_launch_description" in {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("graph", ["cell", "record"])
+def test_single_node_launch_file_starts_its_node(graph):
+    nodes = [_keywords(c) for c in _calls(_launch_tree(graph), "Node")]
+    assert [(n["package"], n["executable"], n["name"]) for n in nodes] == \
+        [("physgen", NODES[name][0].rsplit(".", 1)[1], name) for name in GRAPHS[graph]]
+
+
+def test_evaluation_launch_starts_the_graph_and_takes_bringups_arguments():
+    tree = _launch_tree("evaluation")
+    started = [ast.literal_eval(c.args[1]) for c in _calls(tree, "node")]
+    assert sorted(started) == sorted(GRAPHS["evaluation"])
+    executables = {ast.literal_eval(c.args[1]): ast.literal_eval(c.args[0]) for c in _calls(tree, "node")}
+    assert executables == {n: NODES[n][0].rsplit(".", 1)[1] for n in GRAPHS["evaluation"]}
+    overrides = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                     and getattr(n.targets[0], "id", None) == "OVERRIDES")
+    arguments = {ast.literal_eval(k): ast.literal_eval(v.elts[2]) for k, v in zip(overrides.keys, overrides.values)}
+    assert arguments == LAUNCH_ARGUMENTS
