@@ -3,7 +3,8 @@
 # directory, once as a copy install and once with --symlink-install, and check the result:
 #   - colcon finds exactly one package, physgen (ament_python);
 #   - the install has the ament index marker, share/physgen/package.xml, every data file of sim/
-#     and models/ under share/physgen/, and the `physgen` executable in lib/physgen/;
+#     and models/ under share/physgen/, the launch files and parameter files, and the `physgen`
+#     executable and every node's executable in lib/physgen/;
 #   - with the install sourced, from outside the repository, physgen.resources.data_dir('sim')
 #     resolves (copy install: to the install's share/physgen/sim, not to the checkout).
 # Nothing is written into the checkout or ros2_ws/{build,install,log}.
@@ -65,6 +66,15 @@ check((share / "package.xml").is_file(), "share/physgen/package.xml missing")
 exe = prefix / "lib" / "physgen" / "physgen"
 check(exe.is_file() and os.access(exe, os.X_OK), f"{exe} missing or not executable")
 check(not (prefix / "bin" / "physgen").exists(), "physgen installed to bin/ instead of lib/physgen/")
+# Every node runs with `ros2 run physgen NAME`, and the launch files find their executables and files.
+nodes = sorted(p.stem for p in (repo / "physgen_nodes").glob("*_node.py"))
+check(len(nodes) >= 5, f"expected at least 5 nodes in physgen_nodes/, found {nodes}")
+for node in nodes:
+    exe = prefix / "lib" / "physgen" / node
+    check(exe.is_file() and os.access(exe, os.X_OK), f"node executable lib/physgen/{node} missing")
+for folder, pattern in (("launch", "*.launch.py"), ("config", "*.yaml")):
+    for f in sorted((repo / folder).glob(pattern)):
+        check((share / folder / f.name).is_file(), f"share/physgen/{folder}/{f.name} missing")
 
 # Same rules as setup.py's tree_data_files().
 n_files = 0
