@@ -50,6 +50,8 @@ def _graph(context):
         if text:
             for node, name in targets:
                 params[node][name] = convert(text)
+    if LaunchConfiguration("record").perform(context) == "true":
+        params["evaluation"]["wait_for_recorder"] = True  # every episode whole in the bag
     params_file = LaunchConfiguration("params_file")
 
     def node(executable: str, name: str, **kwargs) -> Node:

@@ -307,6 +307,8 @@ def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] =
     check_arguments(graph, arguments or {}, nodes)
     extra = [parse_set(s) for s in sets]
     check_targets(graph, extra, nodes, "--set")
+    if record:  # every episode whole in the bag, as the launch file does
+        entries.append(parse_set("evaluation.wait_for_recorder=true"))
     entries += given + extra
 
     import rclpy

@@ -12,7 +12,9 @@ Each record is appended to ``out_dir/episodes.jsonl`` as it completes and publis
 ``evaluation/episode``; at the end the report is written with the in-process report code
 (:func:`physgen.evaluation.report.write_report`) and an ``evaluation/summary`` record is published.
 With ``exit_when_done`` the node then shuts its context down and the process exits with
-``exit_code`` (0, or 1 if the run could not start). Parameters: :class:`EvaluationConfig`.
+``exit_code`` (0, or 1 if the run could not start). With ``wait_for_recorder`` the run starts only
+once the recorder reports (``recorder/status``) that it records every topic it was given, so a bag
+holds every episode whole. Parameters: :class:`EvaluationConfig`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class EvaluationConfig:
     policy: str = ""  # the label in the records; empty: the name the VLM node reports
     out_dir: str = "runs/ros_eval"
     exit_when_done: bool = True
+    wait_for_recorder: bool = False  # start only once a recorder records every topic it was given
     timeouts: Timeouts = field(default_factory=Timeouts)
 
     def __post_init__(self) -> None:
@@ -119,6 +122,8 @@ class EvaluationNode(Node):
                                               callback_group=group) for t in REPLIES]
         self.episode_pub = self.create_publisher(String, "evaluation/episode", 10)
         self.summary_pub = self.create_publisher(String, "evaluation/summary", 10)
+        self.recorder: dict = {}
+        self.create_subscription(String, "recorder/status", self._on_recorder, 10, callback_group=group)
         self._thread = threading.Thread(target=self._main, name="evaluation", daemon=True)
         self._thread.start()
 
@@ -128,6 +133,16 @@ class EvaluationNode(Node):
         except Rejected as e:
             self.counts["rejected_replies"] += 1
             self.get_logger().warning(f"{topic}: reply rejected: {e}")
+
+    def _on_recorder(self, msg: String) -> None:
+        try:
+            self.recorder = record_of(msg, "recorder_status")
+        except Rejected as e:
+            self.get_logger().warning(f"recorder/status rejected: {e}")
+
+    def _recording(self) -> bool:
+        r = self.recorder
+        return not self.config.wait_for_recorder or (r.get("state") == "recording" and not r.get("waiting_for"))
 
     # --- the run ---
     def _main(self) -> None:
@@ -148,10 +163,12 @@ class EvaluationNode(Node):
     def _run(self) -> int:
         cfg = self.config
         end = time.monotonic() + cfg.timeouts.startup_s
-        while not self._graph_ready():
+        while not (self._graph_ready() and self._recording()):
             if time.monotonic() > end or not self.context.ok():
                 missing = [t for t, p in self.pubs.items() if p.get_subscription_count() == 0]
                 missing += [s.topic_name for s in self.subs if s.get_publisher_count() == 0]
+                if not self._recording():
+                    missing.append(f"recorder/status (recording every topic; now {self.recorder or 'silent'})")
                 self.get_logger().error(f"the graph is incomplete after {cfg.timeouts.startup_s} s: "
                                         f"nobody on {missing}")
                 return 1
@@ -179,7 +196,14 @@ class EvaluationNode(Node):
         self.get_logger().info("\n" + table(summarize(self.records)))
         self.summary_pub.publish(record_msg("evaluation_summary", {"out_dir": str(self.out),
                                                                    "results": report["results"]}))
+        if self.config.wait_for_recorder:  # let the summary reach the bag before the graph stops
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end and self._recorded(self.summary_pub.topic_name) < 1:
+                time.sleep(0.05)
         return 0
+
+    def _recorded(self, topic: str) -> int:
+        return int(self.recorder.get("topics", {}).get(topic, {}).get("written", 0))
 
     def _ask(self, topic: str, payload: dict, reply: str, step: str, timeout: float) -> dict:
         self.pubs[topic].publish(record_msg(REQUESTS[topic], payload))

@@ -223,5 +223,11 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     assert [(r["task"], r["successes"], r["episodes"]) for r in report["results"]] == [("shift", 2, 2)]
     from physgen.recording.bag import bag_info
 
+    from physgen_nodes.evaluation_node import REPLIES, REQUESTS
+
     topics = bag_info(tmp_path / "bag")["topics"]  # the recorder ran and closed its bag
-    assert topics["/camera/image_raw"]["count"] > 0 and "/evaluation/episode" in topics
+    assert topics["/camera/image_raw"]["count"] > 0
+    # it recorded from before the first request to after the summary: every episode is whole in the bag
+    assert {t: topics[f"/{t}"]["count"] for t in [*REQUESTS, *REPLIES, "evaluation/episode"]} == {
+        t: 2 for t in [*REQUESTS, *REPLIES, "evaluation/episode"]}
+    assert topics["/evaluation/summary"]["count"] == 1
