@@ -94,6 +94,27 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resume after a kill)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train_sft)
+    t = tsub.add_parser("grpo", help="RL with the physics in the loop (TRL GRPOTrainer, LoRA by default): every "
+                                     "completion is executed in the robot cell and rewarded by the task")
+    t.add_argument("--task", required=True, help="a task name")
+    t.add_argument("--model", required=True, help="a recipe name or a model directory (e.g. an SFT run's OUT/model)")
+    t.add_argument("--steps", type=int, default=200)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--examples", type=int, default=256, help="training scenes (seeds 100000 + i)")
+    t.add_argument("--num-generations", type=int, default=16, help="completions per prompt (the group)")
+    t.add_argument("--prompts-per-step", type=int, default=1)
+    t.add_argument("--max-completion-length", type=int, default=16, help="tokens")
+    t.add_argument("--temperature", type=float, default=1.0)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--beta", type=float, default=0.04, help="KL coefficient (0: no reference model)")
+    t.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    t.add_argument("--lora-rank", type=int, default=16)
+    t.add_argument("--reward-workers", type=int, default=1, help="processes executing completions in their "
+                                                                 "own cells (0: in the trainer's process)")
+    t.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resume after a kill)")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (results repeat at a fixed count)")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_train_grpo)
 
     s = sub.add_parser("node", help="run one ROS 2 node in this process, as `ros2 run physgen NAME` does",
                        description="Runs physgen_nodes.NAME; everything after NAME goes to the node "
@@ -288,6 +309,21 @@ def cmd_train_sft(args) -> int:
     if cfg.task != CAPTIONS:
         _task_list(cfg.task)
     final = train_sft(cfg)
+    print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
+    return 0
+
+
+def cmd_train_grpo(args) -> int:
+    from physgen.training.grpo import train_grpo
+    from physgen.training.grpo_config import GRPORunConfig
+
+    cfg = GRPORunConfig(
+        task=args.task, model=args.model, out=args.out, steps=args.steps, seed=args.seed, examples=args.examples,
+        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
+        max_completion_length=args.max_completion_length, temperature=args.temperature, learning_rate=args.lr,
+        beta=args.beta, lora=not args.full, lora_rank=args.lora_rank, reward_workers=args.reward_workers,
+        save_steps=args.save_steps, threads=args.threads)
+    final = train_grpo(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
     return 0
 

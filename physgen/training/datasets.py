@@ -32,8 +32,9 @@ def _features():
 
 
 def rows(source: str, seeds: list[int], cell_config: CellConfig | None = None,
-         progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Dataset rows for ``source`` (a task name or ``captions``) over ``seeds``, train split only."""
+         progress: Callable[[int], None] | None = None, answers: bool = True) -> list[dict]:
+    """Dataset rows for ``source`` (a task name or ``captions``) over ``seeds``, train split only.
+    Without ``answers`` the oracle is not asked (RL prompts need none) and ``answer`` is empty."""
     if source != CAPTIONS and source not in task_names():
         raise ConfigError("source", source, f"'{CAPTIONS}' or a task from {task_names()}")
     out = []
@@ -41,7 +42,7 @@ def rows(source: str, seeds: list[int], cell_config: CellConfig | None = None,
     try:
         with RobotCell(cell_config) as cell:
             for seed in seeds:
-                out.append(_row(cell, oracles, source, seed))
+                out.append(_row(cell, oracles, source, seed, answers))
                 if progress is not None:
                     progress(1)
     finally:
@@ -49,7 +50,7 @@ def rows(source: str, seeds: list[int], cell_config: CellConfig | None = None,
     return out
 
 
-def _row(cell: RobotCell, oracles: Oracles, source: str, seed: int) -> dict:
+def _row(cell: RobotCell, oracles: Oracles, source: str, seed: int, answers: bool = True) -> dict:
     from PIL import Image
 
     if source == CAPTIONS:
@@ -61,19 +62,20 @@ def _row(cell: RobotCell, oracles: Oracles, source: str, seed: int) -> dict:
     inst, image = begin(cell, task, seed, "train")
     if inst.variant.get("heldout_factor") is not None:
         raise AssertionError(f"held-out variant in training data: {source} seed {seed}")
-    answer = render(oracles.get(task, inst).best, task.answer_format)
-    if not parse(answer, task.answer_format).ok:  # the codec must read back what it wrote
+    answer = render(oracles.get(task, inst).best, task.answer_format) if answers else ""
+    if answers and not parse(answer, task.answer_format).ok:  # the codec must read back what it wrote
         raise AssertionError(f"codec cannot parse its own answer {answer!r} for {source}")
     return {"image": Image.fromarray(image), "prompt": inst.prompt, "answer": answer, "source": source,
             "seed": seed, "variant": json.dumps(inst.variant, default=list)}
 
 
 def build(sources: list[str], seeds: list[int], out_dir: Path | None = None,
-          cell_config: CellConfig | None = None, progress: Callable[[int], None] | None = None):
+          cell_config: CellConfig | None = None, progress: Callable[[int], None] | None = None,
+          answers: bool = True):
     """A ``datasets.Dataset`` of every source over ``seeds``; saved to ``out_dir`` when given."""
     from datasets import Dataset
 
-    data = [r for s in sources for r in rows(s, seeds, cell_config, progress)]
+    data = [r for s in sources for r in rows(s, seeds, cell_config, progress, answers)]
     ds = Dataset.from_list(data, features=_features())
     if out_dir is not None:
         out_dir = Path(out_dir)

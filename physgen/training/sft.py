@@ -44,6 +44,20 @@ def last_complete_checkpoint(folder: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
+def resume_point(out: Path) -> str | None:
+    """The checkpoint to resume from (None: start afresh), with ``OUT/log.jsonl`` cut back to the
+    steps it holds, so a resumed run logs every step exactly once."""
+    last = last_complete_checkpoint(out / "checkpoints")
+    path = out / "log.jsonl"
+    if path.is_file():
+        step = int(last.rsplit("-", 1)[-1]) if last else 0
+        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= step]
+        path.write_text("".join(ln + "\n" for ln in keep))
+    if last:
+        log.info("resuming from %s", last)
+    return last
+
+
 def dataset_for(cfg: SFTRunConfig, progress=None):
     """The run's dataset: loaded from ``OUT/dataset`` when present, else built and saved there."""
     path = cfg.out / "dataset"
@@ -95,25 +109,22 @@ def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, data_collator=AnswerOnlyCollator(processor),
                          processing_class=processor, peft_config=peft_config,
                          callbacks=[_json_log_callback(out / "log.jsonl")])
-    last = last_complete_checkpoint(out / "checkpoints")
-    if last:
-        log.info("resuming SFT from %s", last)
-    trainer.train(resume_from_checkpoint=last)
-    final = trainer.model
-    if cfg.lora:
-        final = final.merge_and_unload()
-    final_dir = out / "model"
-    final.save_pretrained(final_dir)
-    processor.save_pretrained(final_dir)
-    _copy_recipe(model_dir, final_dir)
+    trainer.train(resume_from_checkpoint=resume_point(out))
+    final_dir = save_final(trainer.model, cfg.lora, processor, model_dir, out / "model")
     _log_samples(final_dir, ds, cfg, out / "samples.jsonl")
     return final_dir
 
 
-def _copy_recipe(src: Path, dst: Path) -> None:
-    recipe = Path(src) / "physgen_recipe.yaml"
+def save_final(model, lora: bool, processor, source_dir: Path, final_dir: Path) -> Path:
+    """The trained model (LoRA merged) with its processor and the recipe it came from, as a model
+    directory any policy loads."""
+    final = model.merge_and_unload() if lora else model
+    final.save_pretrained(final_dir)
+    processor.save_pretrained(final_dir)
+    recipe = Path(source_dir) / "physgen_recipe.yaml"
     if recipe.is_file():
-        (dst / "physgen_recipe.yaml").write_text(recipe.read_text())
+        (final_dir / "physgen_recipe.yaml").write_text(recipe.read_text())
+    return final_dir
 
 
 def sample_observations(ds, n: int):

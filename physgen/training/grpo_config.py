@@ -1,0 +1,70 @@
+"""Configuration of a GRPO run; saved beside the weights so the run can be repeated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from physgen.config import in_range, one_of, require
+from physgen.training.sft_config import TRAIN_SEED_BASE
+
+MODES = ("one-step",)
+
+
+@dataclass(frozen=True)
+class GRPORunConfig:
+    """GRPO with the physics in the loop (TRL ``GRPOTrainer``, PEFT LoRA). Defaults follow the study:
+    LoRA rank 16, 16 completions per prompt, one answer per image (``one-step``)."""
+
+    task: str
+    model: str  # a recipe name (models/*.yaml) or a model directory, e.g. an SFT run's OUT/model
+    out: Path
+    steps: int = 200
+    seed: int = 0
+    examples: int = 256  # prompts: training scenes TRAIN_SEED_BASE + [0, examples)
+    mode: str = "one-step"
+    num_generations: int = 16  # completions per prompt (the group)
+    prompts_per_step: int = 1
+    max_completion_length: int = 16  # tokens
+    temperature: float = 1.0
+    learning_rate: float = 1e-4
+    beta: float = 0.04  # KL coefficient to the reference model (0: no reference, no KL)
+    lora: bool = True
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    reward_workers: int = 1  # 0: score in the trainer's process
+    save_steps: int = 50
+    logging_steps: int = 1
+    threads: int = 1  # torch CPU threads; results repeat exactly only at a fixed count
+
+    def __post_init__(self) -> None:
+        from physgen.tasks import task_names
+
+        one_of("task", self.task, tuple(task_names()))
+        require(bool(self.model), "model", self.model, "a recipe name or a model directory")
+        one_of("mode", self.mode, MODES)
+        in_range("steps", self.steps, 1, 10_000_000)
+        in_range("examples", self.examples, 1, 10_000_000)
+        in_range("num_generations", self.num_generations, 2, 1024)
+        in_range("prompts_per_step", self.prompts_per_step, 1, 1024)
+        in_range("max_completion_length", self.max_completion_length, 1, 8192)
+        in_range("temperature", self.temperature, 0.01, 10.0)
+        in_range("learning_rate", self.learning_rate, 1e-8, 1.0)
+        in_range("beta", self.beta, 0.0, 100.0)
+        in_range("lora_rank", self.lora_rank, 1, 1024)
+        in_range("lora_alpha", self.lora_alpha, 1, 4096)
+        in_range("lora_dropout", self.lora_dropout, 0.0, 0.9)
+        in_range("reward_workers", self.reward_workers, 0, 256)
+        in_range("save_steps", self.save_steps, 1, 1_000_000)
+        in_range("logging_steps", self.logging_steps, 1, 1_000_000)
+        in_range("threads", self.threads, 1, 1024)
+
+    @property
+    def dataset_seeds(self) -> list[int]:
+        return [TRAIN_SEED_BASE + i for i in range(self.examples)]
+
+    @property
+    def batch_size(self) -> int:
+        """Completions per optimizer step (TRL's per-device batch counts completions)."""
+        return self.num_generations * self.prompts_per_step

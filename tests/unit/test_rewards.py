@@ -1,0 +1,64 @@
+"""Rewards from the physics: the pool's rewards are the episode loop's; worker processes give the
+same results as scoring in-process, and a killed worker is replaced without losing or double
+counting a completion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from physgen.evaluation.episode import begin, finish
+from physgen.tasks import load_task
+from physgen.training.rewards import RewardError, RewardJob, RewardPool
+
+TEXTS = ("left", "right", "I think it falls left", "banana", "")
+JOBS = [RewardJob("fall_direction", 100000 + k, "train", t) for k in range(3) for t in TEXTS]
+
+
+@pytest.fixture(scope="module")
+def local_results():
+    with RewardPool(0) as pool:
+        return pool.score(JOBS)
+
+
+def test_rewards_are_the_episode_loops(cell, oracles, local_results):
+    task = load_task("fall_direction")
+    for job, result in zip(JOBS, local_results):
+        inst, _ = begin(cell, task, job.seed, job.split)
+        record = finish(cell, task, inst, job.text, oracles)
+        assert (result.reward, result.success, result.reason) == (record.reward, record.success, record.reason)
+    unparsed = [r for j, r in zip(JOBS, local_results) if j.text in ("banana", "")]
+    assert unparsed and all(r.reward == task.format_penalty and r.reason != "ok" for r in unparsed)
+
+
+def test_worker_processes_give_the_same_rewards(local_results):
+    with RewardPool(2) as pool:
+        results = pool.score(JOBS)
+    assert [(r.reward, r.success, r.reason) for r in results] == [(r.reward, r.success, r.reason)
+                                                                    for r in local_results]
+    assert {r.worker for r in results} == {0, 1}
+
+
+def test_a_killed_worker_is_replaced_and_every_completion_counted_once(local_results):
+    jobs = JOBS * 4
+    with RewardPool(2) as pool:
+        pool.score(JOBS[:1])  # both workers are up
+        victim = pool.pids()[0]
+        killer = threading.Timer(0.5, lambda: os.kill(victim, signal.SIGKILL))
+        killer.start()
+        t0 = time.monotonic()
+        results = pool.score(jobs)
+        killer.join()
+        assert pool.restarts == 1 and pool.pids()[0] != victim
+        assert time.monotonic() - t0 > 0.5  # the kill happened while the batch was being scored
+    assert len(results) == len(jobs)
+    assert [(r.reward, r.reason) for r in results] == [(r.reward, r.reason) for r in local_results * 4]
+
+
+def test_a_failing_job_raises_with_its_reason():
+    with RewardPool(1) as pool, pytest.raises(RewardError, match="nope"):
+        pool.score([RewardJob("nope", 0, "train", "left")])
