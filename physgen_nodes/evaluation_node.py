@@ -30,33 +30,16 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from physgen.cell.primitives import motion_dict, resolve
 from physgen.config import in_range, one_of, require
-from physgen.evaluation.episode import EpisodeRecord, Outcome, assemble, decide, failed
+from physgen.evaluation.episode import EpisodeRecord, assemble, failed
 from physgen.evaluation.report import summarize, table, write_report
 from physgen.evaluation.suite import episode_seeds
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import SPLITS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
+from physgen_nodes.episode_client import EpisodeClient, StepTimeout, Timeouts
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import run_node
-
-REQUESTS = {"cell/reset": "reset", "vlm/instruction": "instruction", "executor/command": "command",
-            "cell/judge": "judge"}  # topic: record schema
-REPLIES = {"cell/episode": "episode", "vlm/answer": "answer", "executor/result": "result", "cell/outcome": "outcome"}
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    startup_s: float = 30.0  # for the other nodes to appear on the graph
-    reset_s: float = 30.0
-    answer_s: float = 120.0
-    execution_s: float = 300.0
-    outcome_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        for name, value in self.__dict__.items():
-            in_range(name, value, 0.1, 86400.0)
 
 
 @dataclass(frozen=True)
@@ -80,30 +63,6 @@ class EvaluationConfig:
         require(bool(self.out_dir), "out_dir", self.out_dir, "a directory path")
 
 
-class Mailbox:
-    """Replies by (topic, request id); a waiter blocks until its reply or a timeout."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._box: dict[tuple[str, str], dict] = {}
-
-    def put(self, topic: str, record: dict) -> None:
-        with self._cond:
-            self._box[(topic, str(record.get("request_id")))] = record
-            self._cond.notify_all()
-
-    def wait(self, topic: str, request_id: str, timeout: float) -> dict | None:
-        key = (topic, request_id)
-        with self._cond:
-            self._cond.wait_for(lambda: key in self._box, timeout=timeout)
-            return self._box.pop(key, None)
-
-
-class StepTimeout(Exception):
-    def __init__(self, step: str):
-        self.step = step
-
-
 class EvaluationNode(Node):
     def __init__(self, **kwargs):
         super().__init__("evaluation", **kwargs)
@@ -112,27 +71,16 @@ class EvaluationNode(Node):
         self.records: list[dict] = []
         self.done = threading.Event()
         self.exit_code: int | None = None
-        self.counts = {"episodes": 0, "failed_steps": 0, "rejected_replies": 0}
+        self.episodes = 0
         self._run_id = uuid.uuid4().hex[:8]
-        self.mailbox = Mailbox()
         group = ReentrantCallbackGroup()
-        self.pubs = {t: self.create_publisher(String, t, 10)
-                     for t in REQUESTS}
-        self.subs = [self.create_subscription(String, t, lambda m, t=t: self._on_reply(t, m), 10,
-                                              callback_group=group) for t in REPLIES]
+        self.client = EpisodeClient(self, self.config.timeouts, group)
         self.episode_pub = self.create_publisher(String, "evaluation/episode", 10)
         self.summary_pub = self.create_publisher(String, "evaluation/summary", 10)
         self.recorder: dict = {}
         self.create_subscription(String, "recorder/status", self._on_recorder, 10, callback_group=group)
         self._thread = threading.Thread(target=self._main, name="evaluation", daemon=True)
         self._thread.start()
-
-    def _on_reply(self, topic: str, msg: String) -> None:
-        try:
-            self.mailbox.put(topic, record_of(msg, REPLIES[topic]))
-        except Rejected as e:
-            self.counts["rejected_replies"] += 1
-            self.get_logger().warning(f"{topic}: reply rejected: {e}")
 
     def _on_recorder(self, msg: String) -> None:
         try:
@@ -156,23 +104,14 @@ class EvaluationNode(Node):
             if self.config.exit_when_done:
                 self.context.try_shutdown()
 
-    def _graph_ready(self) -> bool:
-        return (all(p.get_subscription_count() > 0 for p in self.pubs.values())
-                and all(s.get_publisher_count() > 0 for s in self.subs))
-
     def _run(self) -> int:
         cfg = self.config
-        end = time.monotonic() + cfg.timeouts.startup_s
-        while not (self._graph_ready() and self._recording()):
-            if time.monotonic() > end or not self.context.ok():
-                missing = [t for t, p in self.pubs.items() if p.get_subscription_count() == 0]
-                missing += [s.topic_name for s in self.subs if s.get_publisher_count() == 0]
-                if not self._recording():
-                    missing.append(f"recorder/status (recording every topic; now {self.recorder or 'silent'})")
-                self.get_logger().error(f"the graph is incomplete after {cfg.timeouts.startup_s} s: "
-                                        f"nobody on {missing}")
-                return 1
-            time.sleep(0.05)
+        missing = self.client.wait_ready(self._recording)
+        if missing or not self._recording():
+            if not self._recording():
+                missing.append(f"recorder/status (recording every topic; now {self.recorder or 'silent'})")
+            self.get_logger().error(f"the graph is incomplete after {cfg.timeouts.startup_s} s: nobody on {missing}")
+            return 1
         self.out.mkdir(parents=True, exist_ok=True)
         log = self.out / "episodes.jsonl"
         t0 = time.perf_counter()
@@ -186,7 +125,7 @@ class EvaluationNode(Node):
                     self.records.append(rec)
                     f.write(json.dumps(rec) + "\n")
                     f.flush()
-                    self.counts["episodes"] += 1
+                    self.episodes += 1
                     self.episode_pub.publish(record_msg("evaluation_episode", rec))
         meta = {"command": "ros evaluation node", "tasks": list(cfg.tasks), "splits": [cfg.split],
                 "seed": cfg.seed, "episodes": cfg.episodes, "via": "ros",
@@ -205,45 +144,24 @@ class EvaluationNode(Node):
     def _recorded(self, topic: str) -> int:
         return int(self.recorder.get("topics", {}).get(topic, {}).get("written", 0))
 
-    def _ask(self, topic: str, payload: dict, reply: str, step: str, timeout: float) -> dict:
-        self.pubs[topic].publish(record_msg(REQUESTS[topic], payload))
-        got = self.mailbox.wait(reply, payload["request_id"], timeout)
-        if got is None:
-            self.counts["failed_steps"] += 1
-            self.get_logger().warning(f"{payload['request_id']}: no {reply} within {timeout} s")
-            raise StepTimeout(step)
-        return got
-
     def episode(self, task, seed: int, split: str) -> EpisodeRecord:
         """One episode over the graph; a step that times out ends it as failed."""
-        t = self.config.timeouts
         inst = task.sample(seed, split)
-        rid = f"{self._run_id}:{task.name}:{split}:{seed}"
-        key = {"request_id": rid, "task": task.name, "seed": seed, "split": split}
-        policy, latency, answer = self.config.policy, {}, {"raw": ""}
+        key = {"request_id": f"{self._run_id}:{task.name}:{split}:{seed}", "task": task.name, "seed": seed,
+               "split": split}
+        policy, latency, raw = self.config.policy, {}, ""
         try:
-            ep = self._ask("cell/reset", key, "cell/episode", "reset", t.reset_s)
+            ep = self.client.reset(key)
             t0 = time.monotonic()
-            answer = self._ask("vlm/instruction", {**key, "prompt": inst.prompt,
-                                                   "frame_after_ns": ep["frame_after_ns"]},
-                               "vlm/answer", "answer", t.answer_s)
+            answer = self.client.answer(key, inst.prompt, ep["frame_after_ns"])
             latency = {"policy_s": time.monotonic() - t0, **answer.get("latency", {})}
-            policy = policy or str(answer.get("policy", ""))
-            parsed, plan = decide(task, inst, str(answer.get("raw", "")))
-            motions: list[dict] = []
-            if plan.commands:
-                result = self._ask("executor/command", {
-                    "request_id": rid, "joints_after_ns": ep["frame_after_ns"],
-                    "motions": [motion_dict(m) for m in resolve(list(plan.commands), inst.scene)]},
-                    "executor/result", "execution", t.execution_s)
-                motions = list(result.get("motions", []))
-            out = self._ask("cell/judge", {**key, "raw": parsed.text}, "cell/outcome", "outcome", t.outcome_s)
-            if not out.get("ok"):
-                return failed(task, inst, f"outcome_{out.get('reason') or 'rejected'}", policy, parsed.text, latency)
-            outcome = Outcome(**{k: out[k] for k in Outcome.__dataclass_fields__})
-            return assemble(task, inst, parsed, plan, motions, outcome, policy, latency)
+            policy, raw = policy or str(answer.get("policy", "")), str(answer.get("raw", ""))
+            parsed, plan, motions, outcome = self.client.act(key, task, inst, raw, ep["frame_after_ns"])
         except StepTimeout as e:
-            return failed(task, inst, f"timeout_{e.step}", policy, str(answer.get("raw", "")), latency)
+            return failed(task, inst, f"timeout_{e.step}", policy, raw, latency)
+        if outcome is None:
+            return failed(task, inst, "outcome_refused", policy, raw, latency)
+        return assemble(task, inst, parsed, plan, motions, outcome, policy, latency)
 
 
 def main(args: list[str] | None = None) -> None:

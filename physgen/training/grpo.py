@@ -14,6 +14,7 @@ the same reward curve.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -45,7 +46,7 @@ class PhysicsReward:
 
     __name__ = "physics"
 
-    def __init__(self, pool: RewardPool):
+    def __init__(self, pool):
         self.pool = pool
         self.seconds = 0.0
         self.reasons: Counter[str] = Counter()
@@ -114,8 +115,11 @@ def _log_callback(path: Path, reward: PhysicsReward, trainer_ref: list):
     return JsonLog()
 
 
-def train_grpo(cfg: GRPORunConfig, progress: bool = True) -> Path:
-    """Run (or resume) GRPO; returns the final model directory ``OUT/model``."""
+def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=None) -> Path | None:
+    """Run (or resume) GRPO; returns the final model directory ``OUT/model`` (None when a callback
+    stopped the run early). ``callbacks`` are extra
+    ``transformers.TrainerCallback``s; ``scorer`` replaces the reward pool (anything with
+    ``score(list[RewardJob]) -> list[RewardResult]``, e.g. the cell nodes on a ROS graph)."""
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForImageTextToText
@@ -150,12 +154,16 @@ def train_grpo(cfg: GRPORunConfig, progress: bool = True) -> Path:
         bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False, gradient_checkpointing=False,
         log_completions=False,
     )
-    with RewardPool(cfg.reward_workers) as pool:
-        reward = PhysicsReward(pool)
+    with contextlib.ExitStack() as stack:
+        if scorer is None:
+            scorer = stack.enter_context(RewardPool(cfg.reward_workers))
+        reward = PhysicsReward(scorer)
         ref: list = []
         trainer = _trainer_class()(model=model, reward_funcs=reward, args=args, train_dataset=ds,
                                    processing_class=processor, peft_config=peft_config,
-                                   callbacks=[_log_callback(out / "log.jsonl", reward, ref)])
+                                   callbacks=[_log_callback(out / "log.jsonl", reward, ref), *callbacks])
         ref.append(trainer)
         trainer.train(resume_from_checkpoint=resume_point(out))
+    if trainer.state.global_step < cfg.steps:  # stopped early (a shutdown); its checkpoint resumes it
+        return None
     return save_final(trainer.model, cfg.lora, processor, model_dir, out / "model")

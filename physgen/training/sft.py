@@ -73,8 +73,9 @@ def _dataset_with_progress(cfg: SFTRunConfig, progress: bool):
         return dataset_for(cfg, bar.update)
 
 
-def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
-    """Run (or resume) SFT; returns the final model directory ``OUT/model``."""
+def train_sft(cfg: SFTRunConfig, progress: bool = True, callbacks=()) -> Path | None:
+    """Run (or resume) SFT; returns the final model directory ``OUT/model`` (None when a callback
+    stopped the run early). ``callbacks`` are extra ``transformers.TrainerCallback``s."""
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForImageTextToText
@@ -108,8 +109,10 @@ def train_sft(cfg: SFTRunConfig, progress: bool = True) -> Path:
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, data_collator=AnswerOnlyCollator(processor),
                          processing_class=processor, peft_config=peft_config,
-                         callbacks=[_json_log_callback(out / "log.jsonl")])
+                         callbacks=[_json_log_callback(out / "log.jsonl"), *callbacks])
     trainer.train(resume_from_checkpoint=resume_point(out))
+    if trainer.state.global_step < cfg.steps:  # stopped early (a shutdown); its checkpoint resumes it
+        return None
     final_dir = save_final(trainer.model, cfg.lora, processor, model_dir, out / "model")
     _log_samples(final_dir, ds, cfg, out / "samples.jsonl")
     return final_dir

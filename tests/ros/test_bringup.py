@@ -222,7 +222,7 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     report = json.loads((out / "report.json").read_text())
     assert [(r["task"], r["successes"], r["episodes"]) for r in report["results"]] == [("shift", 2, 2)]
     from physgen.recording.bag import bag_info
-    from physgen_nodes.evaluation_node import REPLIES, REQUESTS
+    from physgen_nodes.episode_client import REPLIES, REQUESTS
 
     topics = bag_info(tmp_path / "bag")["topics"]  # the recorder ran and closed its bag
     assert topics["/camera/image_raw"]["count"] > 0

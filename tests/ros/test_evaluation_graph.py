@@ -86,7 +86,7 @@ def test_a_missing_vlm_node_times_out_each_episode_and_the_run_goes_on(ros_conte
     records = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert [(r["seed"], r["success"], r["error"]) for r in records] == [(0, False, "timeout_answer"),
                                                                         (1, False, "timeout_answer")]
-    assert evaluation.counts["failed_steps"] == 2
+    assert evaluation.client.failed_steps == 2
     results = json.loads((tmp_path / "report.json").read_text())["results"]
     assert results[0]["errors"] == 2 and results[0]["parse_failure_rate"] == 0.0
 

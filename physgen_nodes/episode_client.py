@@ -1,0 +1,129 @@
+"""Episodes over the graph, from the requesting side: the evaluation node and the GRPO node's graph
+environment both drive the cell, (the VLM,) the executor and the judge through this client.
+
+Requests and replies are records (:mod:`physgen_nodes.conversions`) matched by ``request_id``; each
+step has a timeout and raises :class:`StepTimeout` naming the step when its reply does not come.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from std_msgs.msg import String
+
+from physgen.cell.primitives import motion_dict, resolve
+from physgen.config import in_range
+from physgen.evaluation.episode import Outcome, decide
+from physgen_nodes.conversions import Rejected, record_msg, record_of
+
+REQUESTS = {"cell/reset": "reset", "vlm/instruction": "instruction", "executor/command": "command",
+            "cell/judge": "judge"}  # topic: record schema
+REPLIES = {"cell/episode": "episode", "vlm/answer": "answer", "executor/result": "result", "cell/outcome": "outcome"}
+VLM_TOPICS = ("vlm/instruction", "vlm/answer")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    startup_s: float = 30.0  # for the other nodes to appear on the graph
+    reset_s: float = 30.0
+    answer_s: float = 120.0
+    execution_s: float = 300.0
+    outcome_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            in_range(name, value, 0.1, 86400.0)
+
+
+class StepTimeout(Exception):
+    def __init__(self, step: str):
+        super().__init__(f"no reply to the {step} step in time")
+        self.step = step
+
+
+class Mailbox:
+    """Replies by (topic, request id); a waiter blocks until its reply or a timeout."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._box: dict[tuple[str, str], dict] = {}
+
+    def put(self, topic: str, record: dict) -> None:
+        with self._cond:
+            self._box[(topic, str(record.get("request_id")))] = record
+            self._cond.notify_all()
+
+    def wait(self, topic: str, request_id: str, timeout: float) -> dict | None:
+        key = (topic, request_id)
+        with self._cond:
+            self._cond.wait_for(lambda: key in self._box, timeout=timeout)
+            return self._box.pop(key, None)
+
+
+class EpisodeClient:
+    """Publishers and subscriptions on ``node`` for the episode steps (without the VLM's when
+    ``with_vlm`` is false: the caller brings the answer text)."""
+
+    def __init__(self, node, timeouts: Timeouts, callback_group=None, with_vlm: bool = True):
+        self.node, self.timeouts = node, timeouts
+        self.failed_steps = self.rejected_replies = 0
+        self.mailbox = Mailbox()
+        keep = [t for t in (*REQUESTS, *REPLIES) if with_vlm or t not in VLM_TOPICS]
+        self.pubs = {t: node.create_publisher(String, t, 10) for t in REQUESTS if t in keep}
+        self.subs = [node.create_subscription(String, t, lambda m, t=t: self._on_reply(t, m), 10,
+                                              callback_group=callback_group) for t in REPLIES if t in keep]
+
+    def _on_reply(self, topic: str, msg: String) -> None:
+        try:
+            self.mailbox.put(topic, record_of(msg, REPLIES[topic]))
+        except Rejected as e:
+            self.rejected_replies += 1
+            self.node.get_logger().warning(f"{topic}: reply rejected: {e}")
+
+    def missing(self) -> list[str]:
+        """Topics nobody serves yet (empty: the graph is complete)."""
+        return ([t for t, p in self.pubs.items() if p.get_subscription_count() == 0]
+                + [s.topic_name for s in self.subs if s.get_publisher_count() == 0])
+
+    def ask(self, topic: str, payload: dict, reply: str, step: str, timeout: float) -> dict:
+        self.pubs[topic].publish(record_msg(REQUESTS[topic], payload))
+        got = self.mailbox.wait(reply, payload["request_id"], timeout)
+        if got is None:
+            self.failed_steps += 1
+            self.node.get_logger().warning(f"{payload['request_id']}: no {reply} within {timeout} s")
+            raise StepTimeout(step)
+        return got
+
+    def reset(self, key: dict) -> dict:
+        """Build the scene ``key`` ({request_id, task, seed, split}) in the cell; its episode record."""
+        return self.ask("cell/reset", key, "cell/episode", "reset", self.timeouts.reset_s)
+
+    def answer(self, key: dict, prompt: str, frame_after_ns: int) -> dict:
+        return self.ask("vlm/instruction", {**key, "prompt": prompt, "frame_after_ns": frame_after_ns},
+                        "vlm/answer", "answer", self.timeouts.answer_s)
+
+    def act(self, key: dict, task, inst, text: str, joints_after_ns: int):
+        """The answer ``text`` through the codec and the plan, executed by the executor and judged by
+        the cell: ``(parsed, plan, motions, outcome)``; ``outcome`` is None when the cell refused."""
+        parsed, plan = decide(task, inst, text)
+        motions: list[dict] = []
+        if plan.commands:
+            result = self.ask("executor/command", {
+                "request_id": key["request_id"], "joints_after_ns": joints_after_ns,
+                "motions": [motion_dict(m) for m in resolve(list(plan.commands), inst.scene)]},
+                "executor/result", "execution", self.timeouts.execution_s)
+            motions = list(result.get("motions", []))
+        out = self.ask("cell/judge", {**key, "raw": parsed.text}, "cell/outcome", "outcome", self.timeouts.outcome_s)
+        outcome = Outcome(**{k: out[k] for k in Outcome.__dataclass_fields__}) if out.get("ok") else None
+        if outcome is None:
+            self.node.get_logger().warning(f"{key['request_id']}: the cell refused to judge: {out.get('reason')}")
+        return parsed, plan, motions, outcome
+
+    def wait_ready(self, extra=lambda: True) -> list[str]:
+        """Wait up to ``timeouts.startup_s`` for the graph (and ``extra()``); what is still missing."""
+        end = time.monotonic() + self.timeouts.startup_s
+        while (self.missing() or not extra()) and time.monotonic() < end and self.node.context.ok():
+            time.sleep(0.05)
+        return self.missing()
