@@ -1,13 +1,15 @@
 """The VLM node: keeps only the latest camera frame; on each instruction runs the policy on a worker
 thread (a slow model never blocks callbacks) and publishes the answer.
 
-Subscribes ``camera/image_raw`` (rgb8/bgr8) and ``camera/image_raw/compressed`` (JPEG), and
+Subscribes ``camera/image_raw`` (rgb8/bgr8), or with ``image_transport: compressed`` its
+``camera/image_raw/compressed`` (JPEG, image_transport's convention: small bags, remote cameras), and
 ``vlm/instruction`` records ``{"task", "seed", "split", "prompt", "request_id", "frame_after_ns"}``
 (the answer uses the first frame stamped at or after ``frame_after_ns``, waiting up to ``frame_wait_s``
 for it; 0 takes the latest frame). Publishes
 ``vlm/answer`` records: the raw text, the codec's parsed answer and reason code, and latency per
 stage (frame age, preprocess, generate, parse). Parameters: ``policy`` (expert, chance, vlm),
-``model`` (for vlm), ``seed``, ``frame_wait_s``. Malformed frames and instructions are rejected and counted.
+``model`` (for vlm), ``seed``, ``frame_wait_s``, ``image_transport``. Malformed frames and
+instructions are rejected and counted.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ class VLMNodeConfig:
     model: str = ""
     seed: int = 0
     frame_wait_s: float = 10.0
+    image_transport: str = "raw"  # raw: camera/image_raw; compressed: camera/image_raw/compressed (JPEG)
 
     def __post_init__(self) -> None:
         one_of("policy", self.policy, POLICIES)
+        one_of("image_transport", self.image_transport, ("raw", "compressed"))
         in_range("frame_wait_s", self.frame_wait_s, 0.0, 3600.0)
 
 
@@ -59,9 +63,12 @@ class VLMNode(Node):
         self._frame_ready = threading.Condition()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm-policy")
         group = ReentrantCallbackGroup()
-        self.create_subscription(Image, "camera/image_raw", self._on_image, IMAGE_QOS, callback_group=group)
-        self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, IMAGE_QOS,
-                                 callback_group=group)
+        # One transport only: frames from both would mix JPEG-damaged and exact pixels.
+        if cfg.image_transport == "raw":
+            self.create_subscription(Image, "camera/image_raw", self._on_image, IMAGE_QOS, callback_group=group)
+        else:
+            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, IMAGE_QOS,
+                                     callback_group=group)
         self.create_subscription(String, "vlm/instruction", self._on_instruction, 10, callback_group=group)
         self.answer_pub = self.create_publisher(String, "vlm/answer", 10)
 

@@ -101,3 +101,23 @@ def test_model_list_and_build(tmp_path):
 def test_vlm_policy_needs_a_model():
     proc = physgen("rollout", "--policy", "vlm", "--task", "stability", "--episodes", "1", check=False)
     assert proc.returncode == 2 and "model" in proc.stderr
+
+
+@pytest.mark.slow
+def test_grpo_runs_unchanged_under_accelerate_launch(tmp_path):
+    """`accelerate launch` (one CPU process here; the same command spreads over GPUs) runs the same
+    `physgen train grpo`."""
+    from physgen.policy.recipes import build_model, load_recipe
+
+    model = build_model(load_recipe("tiny-qwen2-vl"), tmp_path / "tiny", seed=0)
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    assert accelerate, "accelerate comes with the vlm extra"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    out = tmp_path / "grpo"
+    subprocess.run([accelerate, "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
+                    "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "physgen.cli", "train", "grpo",
+                    "--task", "fall_direction", "--model", str(model), "--steps", "2", "--examples", "2",
+                    "--num-generations", "2", "--max-completion-length", "4", "--reward-workers", "0",
+                    "--out", str(out)], check=True, env=env, capture_output=True, timeout=600)
+    assert [json.loads(ln)["step"] for ln in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
+    assert (out / "model" / "model.safetensors").is_file()

@@ -12,7 +12,8 @@ from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
 
 
-def test_expert_answer_over_the_graph_matches_in_process(ros_context):
+@pytest.mark.parametrize("transport", ["raw", "compressed"])
+def test_expert_answer_over_the_graph_matches_in_process(ros_context, transport):
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from std_msgs.msg import String
@@ -22,7 +23,7 @@ def test_expert_answer_over_the_graph_matches_in_process(ros_context):
     from physgen_nodes.vlm_node import VLMNode
 
     cell = CellNode(context=ros_context, parameter_overrides=[Parameter("rate_hz", value=20.0)])
-    vlm = VLMNode(context=ros_context)
+    vlm = VLMNode(context=ros_context, parameter_overrides=[Parameter("image_transport", value=transport)])
     probe = Node("probe", context=ros_context)
     episodes, answers = [], []
     probe.create_subscription(String, "cell/episode", lambda m: episodes.append(record_of(m, "episode")), 10)
@@ -49,6 +50,8 @@ def test_expert_answer_over_the_graph_matches_in_process(ros_context):
         assert ans["request_id"] == "r1" and ans["reason"] == "ok" and ans["raw"] == expected
         assert set(ans["latency"]) == {"frame_age_s", "preprocess_s", "generate_s", "parse_s"}
         assert all(v >= 0 for v in ans["latency"].values())
+        # the cell encodes JPEG only when the compressed transport has a reader
+        assert (cell.compressed_pub.get_subscription_count() > 0) == (transport == "compressed")
     finally:
         ex.shutdown()
         for n in (cell, vlm, probe):
