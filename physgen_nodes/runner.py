@@ -4,37 +4,58 @@ evaluation node) sets ``exit_code`` and shuts its context down; the process exit
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from physgen.config import ConfigError
 
 
 def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
+    # SIGINT and SIGTERM (what `ros2 launch` sends) only set a flag: rclpy's own handler raises
+    # KeyboardInterrupt wherever the main thread is, and inside the executor's thread pool that can
+    # leave a lock held, so the process hangs at exit. The loop below sees the flag within 0.1 s.
+    stop = threading.Event()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    node = executor = None
     try:
         node = make()
         executor = MultiThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        while not stop.is_set() and rclpy.ok():  # a node that ends its run shuts the context down
+            executor.spin_once(timeout_sec=0.1)
     except ConfigError as e:
         print(f"{getattr(make, '__name__', 'node')}: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
+        if executor is not None:
+            stop_executor(executor)
         if node is not None:
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        rclpy.try_shutdown()
     code = getattr(node, "exit_code", None)
     if code:
         raise SystemExit(code)
+
+
+def stop_executor(executor) -> None:
+    """Shut a ``MultiThreadedExecutor`` down, its worker threads first: rclpy (9.1) destroys the
+    executor's guard condition before it joins them, and a callback still running then fails
+    ("cannot use Destroyable because destruction was requested")."""
+    workers = getattr(executor, "_executor", None)
+    if workers is not None:
+        workers.shutdown(wait=True)
+    executor.shutdown(timeout_sec=5.0)
 
 
 def publish_matched(publisher, msg, wait: float = 2.0) -> bool:
