@@ -120,8 +120,14 @@ class RewardPool:
         return [p.pid for p in self._procs]
 
     def score(self, jobs: list[RewardJob]) -> list[RewardResult]:
-        """Results in the order of ``jobs``. Jobs of one scene go to as few workers as keep every
-        worker busy, so each worker builds a scene once per batch."""
+        """Results in the order of ``jobs``. Identical jobs (same scene, same text: a group often
+        repeats an answer) are executed once, as episodes are deterministic. Jobs of one scene go
+        to as few workers as keep every worker busy, so each worker builds a scene once per batch."""
+        unique = list(dict.fromkeys(jobs))
+        results = dict(zip(unique, self._score(unique)))
+        return [results[j] for j in jobs]
+
+    def _score(self, jobs: list[RewardJob]) -> list[RewardResult]:
         if self._local is not None:
             return [self._local.score(j) for j in jobs]
         inflight: list[dict[int, RewardJob]] = [{} for _ in range(self.n)]
