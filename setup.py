@@ -33,6 +33,8 @@ NODES: list[str] = [
     "recorder_node",
     "executor_node",
     "evaluation_node",
+    "sft_node",
+    "grpo_node",
 ]
 
 CONSOLE_SCRIPTS = [

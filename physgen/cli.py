@@ -13,7 +13,8 @@ from physgen.config import ConfigError, build, load_yaml, to_dict
 from physgen.policy.factory import POLICIES, make_policy
 
 VLM_ONLY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
-BRINGUP_GRAPHS = ("cell", "evaluation", "record")  # physgen_nodes.bringup.GRAPHS (a test keeps them equal)
+# physgen_nodes.bringup.GRAPHS (a test keeps them equal)
+BRINGUP_GRAPHS = ("cell", "evaluation", "record", "sft", "grpo")
 EXTRA_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors",
                "rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "cv2", "rosbags", "mcap"}
 
@@ -123,13 +124,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("node_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_node)
 
-    s = sub.add_parser("bringup", help="run a launch file's node graph (cell, evaluation, record) in this process",
+    s = sub.add_parser("bringup", help="run a launch file's node graph (cell, evaluation, record, sft, grpo) in "
+                                       "this process",
                        description="Starts the nodes of launch/GRAPH.launch.py in one process (one rclpy "
                                    "MultiThreadedExecutor), with the parameters of a ROS 2 parameter file "
-                                   "(default: config/cell_node.yaml, evaluation.yaml or record.yaml), then the "
-                                   "options below, then --set. The evaluation graph ends when every episode is "
-                                   "done, with the evaluation node's exit status; Ctrl-C stops any graph. "
-                                   "Needs rclpy (the ros extra).")
+                                   "(default: config/cell_node.yaml, evaluation.yaml, record.yaml, sft.yaml or "
+                                   "grpo.yaml), then the options below, then --set. The evaluation, sft and grpo "
+                                   "graphs end when their job is done, with its exit status; Ctrl-C stops any "
+                                   "graph (a training job first finishes its step and saves a checkpoint: "
+                                   "Ctrl-C again to stop at once). Needs rclpy (the ros extra).")
     s.add_argument("graph", choices=BRINGUP_GRAPHS)
     s.add_argument("--params", type=Path, metavar="FILE", help="ROS 2 parameter YAML (ros__parameters per node)")
     s.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
@@ -139,13 +142,21 @@ def _parser() -> argparse.ArgumentParser:
     g = s.add_argument_group("launch arguments", "as in `ros2 launch physgen GRAPH.launch.py NAME:=VALUE`; "
                                                  "each overrides the parameter file")
     g.add_argument("--policy", choices=POLICIES, help="vlm.policy and the evaluation's policy label")
-    g.add_argument("--model", help="vlm.model, for --policy vlm")
+    g.add_argument("--model", help="vlm.model (for --policy vlm), sft.model or grpo.model: a model directory "
+                                   "or recipe name")
     g.add_argument("--tasks", help="evaluation.tasks: comma-separated task names, or 'all'")
     g.add_argument("--episodes", type=int, help="evaluation.episodes, per task")
     g.add_argument("--seed", type=int, help="evaluation.seed and vlm.seed")
     g.add_argument("--split", choices=("train", "heldout"), help="evaluation.split")
     g.add_argument("--out-dir", type=Path, help="evaluation.out_dir: episodes.jsonl and the report go here")
     g.add_argument("--bag", type=Path, help="recorder.output: a new bag directory")
+    g.add_argument("--task", help="sft.task or grpo.task: a task name (sft also: captions)")
+    g.add_argument("--out", type=Path, help="sft.out or grpo.out: the run directory (checkpoints, model)")
+    g.add_argument("--steps", type=int, help="sft.steps or grpo.steps: optimizer steps")
+    g.add_argument("--environment", choices=("pool", "graph"),
+                   help="grpo.environment: reward worker processes, or the cell and executor nodes (graph: "
+                        "the grpo graph starts them too)")
+    g.add_argument("--reward-workers", type=int, help="grpo.reward_workers (environment pool; 0: in-process)")
     s.set_defaults(func=cmd_bringup)
 
     s = sub.add_parser("bag", help="rosbag2 (MCAP) bags written by the recorder node")
@@ -333,8 +344,7 @@ def node_names() -> list[str]:
 
     import physgen_nodes
 
-    skip = {"bringup", "conversions", "params", "runner"}
-    return sorted(m.name for m in pkgutil.iter_modules(physgen_nodes.__path__) if m.name not in skip)
+    return sorted(m.name for m in pkgutil.iter_modules(physgen_nodes.__path__) if m.name.endswith("_node"))
 
 
 def cmd_node(args) -> int:
@@ -351,13 +361,16 @@ def cmd_node(args) -> int:
 def cmd_bringup(args) -> int:
     from physgen_nodes.bringup import run
 
-    if args.episodes is not None:
-        _positive("episodes", args.episodes)
+    for name in ("episodes", "steps"):
+        if getattr(args, name) is not None:
+            _positive(name, getattr(args, name))
     arguments = {
         "policy": args.policy, "model": args.model, "seed": args.seed, "split": args.split,
         "episodes": args.episodes, "tasks": _task_list(args.tasks) if args.tasks is not None else None,
         "out_dir": str(args.out_dir) if args.out_dir is not None else None,
         "bag": str(args.bag) if args.bag is not None else None,
+        "task": args.task, "out": str(args.out) if args.out is not None else None, "steps": args.steps,
+        "environment": args.environment, "reward_workers": args.reward_workers,
     }
     return run(args.graph, args.params, args.set, arguments, args.record)
 

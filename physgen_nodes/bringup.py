@@ -6,15 +6,20 @@ Their parameters come from a ROS 2 parameter file (by default ``config/<graph fi
 ``/**`` and ``/*``, each holding ``ros__parameters``; nested mappings are dotted names
 (``cell.physics.timestep``); where two entries set one parameter the later one wins, as in rclpy.
 Then come the launch arguments (:data:`LAUNCH_ARGUMENTS`, the same names as the launch file's) and
-``--set node.param=value`` (the value is YAML, as in ``--ros-args -p``).
+``--set node.param=value`` (the value is YAML, as in ``--ros-args -p``). The grpo graph starts the
+cell and executor nodes only when the GRPO node's ``environment`` (from all of those) is ``graph``.
 
 A bad file, an unknown node, a parameter a node does not have, or a bad value is a
 :class:`~physgen.config.ConfigError` naming it (``node.param``). All nodes spin in one
-``MultiThreadedExecutor``. The evaluation graph ends when the evaluation node is done (its
-``exit_code`` is returned) if its ``exit_when_done`` is true; bringup does that ending itself and
-runs the node with ``exit_when_done`` false, because the node's own way (shutting its context down)
-would destroy every node of the shared context under callbacks still running. Ctrl-C stops any
-graph and destroys every node, the last started first (the recorder closes its bag).
+``MultiThreadedExecutor``. A graph with a node that runs one job and ends (:data:`ENDING`: the
+evaluation, SFT and GRPO nodes) ends when that node is done (its ``exit_code`` is returned) if its
+``exit_when_done`` is true; bringup does that ending itself and runs the node with
+``exit_when_done`` false, because the node's own way (shutting its context down) would destroy
+every node of the shared context under callbacks still running. Ctrl-C (or SIGTERM) stops any graph
+and destroys every node, the last started first (the recorder closes its bag); while a trainer's
+job runs, the first Ctrl-C asks it to stop at the end of its step with a checkpoint and the graph
+keeps spinning until it has (so the cell and executor still answer that step's episodes), a second
+one stops at once.
 
 Reading parameters needs no rclpy; :class:`Bringup` and :func:`run` do.
 """
@@ -22,6 +27,8 @@ Reading parameters needs no rclpy; :class:`Bringup` and :func:`run` do.
 from __future__ import annotations
 
 import importlib
+import signal
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,27 +45,44 @@ NODES: dict[str, tuple[str, str]] = {
     "executor": ("physgen_nodes.executor_node", "ExecutorNode"),
     "recorder": ("physgen_nodes.recorder_node", "RecorderNode"),
     "evaluation": ("physgen_nodes.evaluation_node", "EvaluationNode"),
+    "sft": ("physgen_nodes.sft_node", "SFTNode"),
+    "grpo": ("physgen_nodes.grpo_node", "GRPONode"),
 }
-# graph -> its nodes in start order (the evaluation node last, once everything it talks to is up)
+# graph -> its nodes in start order (the node that runs the job last, once everything it talks to is up)
 GRAPHS: dict[str, tuple[str, ...]] = {
     "cell": ("cell",),
     "evaluation": ("cell", "vlm", "executor", "recorder", "evaluation"),
     "record": ("recorder",),
+    "sft": ("sft",),
+    "grpo": ("cell", "executor", "grpo"),
 }
 # graph -> its default parameter file in config/ (installed to share/physgen/config)
-PARAMS_FILES: dict[str, str] = {"cell": "cell_node.yaml", "evaluation": "evaluation.yaml", "record": "record.yaml"}
+PARAMS_FILES: dict[str, str] = {"cell": "cell_node.yaml", "evaluation": "evaluation.yaml", "record": "record.yaml",
+                                "sft": "sft.yaml", "grpo": "grpo.yaml"}
 # graph -> the node that `record` switches on and off (off unless asked for)
 OPTIONAL: dict[str, str] = {"evaluation": "recorder"}
-# The launch files' arguments and the parameters each one sets (launch/*.launch.py do the same).
+# graph -> (the node whose `environment` parameter decides, the nodes started only when it is "graph")
+ENVIRONMENT: dict[str, tuple[str, tuple[str, ...]]] = {"grpo": ("grpo", ("cell", "executor"))}
+DEFAULT_ENVIRONMENT = "pool"  # GRPONodeConfig.environment's default (tests/unit/test_param_files.py checks)
+# Nodes that run one job and end: attributes `done` (an Event) and `exit_code`, parameter exit_when_done
+# (tests/unit/test_param_files.py checks the parameter). A graph has at most one.
+ENDING: tuple[str, ...] = ("evaluation", "sft", "grpo")
+# The launch files' arguments and the parameters each one sets, in every graph: a graph's launch file
+# takes those that set its nodes (graph_arguments; launch/*.launch.py say the same in OVERRIDES).
 LAUNCH_ARGUMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "policy": (("vlm", "policy"), ("evaluation", "policy")),
-    "model": (("vlm", "model"),),
+    "model": (("vlm", "model"), ("sft", "model"), ("grpo", "model")),
     "seed": (("vlm", "seed"), ("evaluation", "seed")),
     "tasks": (("evaluation", "tasks"),),
     "episodes": (("evaluation", "episodes"),),
     "split": (("evaluation", "split"),),
     "out_dir": (("evaluation", "out_dir"),),
     "bag": (("recorder", "output"),),
+    "task": (("sft", "task"), ("grpo", "task")),
+    "out": (("sft", "out"), ("grpo", "out")),
+    "steps": (("sft", "steps"), ("grpo", "steps")),
+    "environment": (("grpo", "environment"),),
+    "reward_workers": (("grpo", "reward_workers"),),
 }
 WILDCARD = "/**"
 _WILDCARDS = ("/**", "/*")
@@ -78,11 +102,31 @@ def check_graph(graph: str) -> None:
         raise ConfigError("graph", graph, f"one of {sorted(GRAPHS)}")
 
 
-def graph_nodes(graph: str, record: bool = False) -> tuple[str, ...]:
-    """The nodes ``graph`` starts; its optional node only with ``record``."""
+def graph_nodes(graph: str, record: bool = False, environment: str = DEFAULT_ENVIRONMENT) -> tuple[str, ...]:
+    """The nodes ``graph`` starts: its optional node only with ``record``, its environment's nodes
+    only with ``environment`` graph."""
     check_graph(graph)
     optional = OPTIONAL.get(graph)
-    return tuple(n for n in GRAPHS[graph] if n != optional or record)
+    env_nodes = ENVIRONMENT[graph][1] if graph in ENVIRONMENT and environment != "graph" else ()
+    return tuple(n for n in GRAPHS[graph] if (n != optional or record) and n not in env_nodes)
+
+
+def graph_environment(graph: str, entries: Iterable[Entry]) -> str:
+    """The ``environment`` parameter ``entries`` give the node that decides it in ``graph``."""
+    if graph not in ENVIRONMENT:
+        return DEFAULT_ENVIRONMENT
+    return str(params_for(entries, ENVIRONMENT[graph][0])[0].get("environment", DEFAULT_ENVIRONMENT))
+
+
+def graph_arguments(graph: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The launch arguments of ``graph``'s launch file: those setting its nodes, with the parameters."""
+    check_graph(graph)
+    out = {}
+    for arg, targets in LAUNCH_ARGUMENTS.items():
+        mine = tuple((node, name) for node, name in targets if node in GRAPHS[graph])
+        if mine:
+            out[arg] = mine
+    return out
 
 
 def node_of_key(key: Any, where: str) -> str:
@@ -194,7 +238,11 @@ def params_for(entries: Iterable[Entry], node: str) -> tuple[dict[str, Any], set
 
 
 def _not_started(graph: str, node: str, nodes: Sequence[str]) -> str:
-    hint = " (add --record for the recorder)" if node == OPTIONAL.get(graph) else ""
+    hint = ""
+    if node == OPTIONAL.get(graph):
+        hint = " (add --record for the recorder)"
+    elif node in ENVIRONMENT.get(graph, ("", ()))[1]:
+        hint = f" (add --environment graph for {' and '.join(ENVIRONMENT[graph][1])})"
     return f"a setting of a node the {graph} graph starts, {list(nodes)}; {node} is not one{hint}"
 
 
@@ -206,10 +254,13 @@ def check_targets(graph: str, entries: Iterable[Entry], nodes: Sequence[str], wh
 
 
 def check_arguments(graph: str, arguments: Mapping[str, Any], nodes: Sequence[str]) -> None:
-    """Every launch argument given must set only nodes that ``graph`` starts."""
+    """Every launch argument given must be one of ``graph``'s and set only nodes it starts."""
     for arg, value in arguments.items():
-        missing = [node for node, _ in LAUNCH_ARGUMENTS.get(arg, ()) if node not in nodes]
-        if value is not None and missing:
+        if value is None:
+            continue
+        targets = graph_arguments(graph).get(arg) or LAUNCH_ARGUMENTS.get(arg, ())
+        missing = [node for node, _ in targets if node not in nodes]
+        if missing:
             raise ConfigError(arg, value, _not_started(graph, missing[0], nodes))
 
 
@@ -222,12 +273,13 @@ class Bringup:
         self.graph = graph
         self.context = context
         self.nodes: dict = {}
-        # The evaluation node's exit_when_done is taken here: its own way (shutting the context down)
+        # The ending node's exit_when_done is taken here: its own way (shutting the context down)
         # would destroy every node of this shared context under the callbacks still running; the
         # node runs with exit_when_done false and spin() returns when it is done.
         self.exit_when_done = True
+        self.interrupted = threading.Event()  # set by interrupt(): spin() stops (see there)
         try:
-            for name in graph_nodes(graph, record):
+            for name in graph_nodes(graph, record, graph_environment(graph, entries)):
                 self.nodes[name] = self._make(name, entries)
         except BaseException:
             self.destroy()
@@ -242,7 +294,7 @@ class Bringup:
         module, cls_name = NODES[name]
         cls = getattr(importlib.import_module(module), cls_name)
         params, strict = params_for(entries, name)
-        if name == "evaluation":  # ended by spin(), not by the node: see __init__
+        if name in ENDING:  # ended by spin(), not by the node: see __init__
             self.exit_when_done = bool(params.get("exit_when_done", True))
             params = {**params, "exit_when_done": False}
         overrides = [Parameter(k, value=v) for k, v in params.items()]
@@ -257,26 +309,44 @@ class Bringup:
         return node
 
     @property
-    def evaluation(self):
-        return self.nodes.get("evaluation")
+    def ending(self):
+        """The graph's node that runs one job and ends (:data:`ENDING`), or None."""
+        return next((self.nodes[n] for n in ENDING if n in self.nodes), None)
+
+    def interrupt(self) -> None:
+        """Ask :meth:`spin` to stop (thread- and signal-safe)."""
+        self.interrupted.set()
 
     def spin(self) -> int:
-        """Spin until the evaluation node is done (its exit code), or Ctrl-C (0 for a graph without
-        an evaluation, else its exit code if it was done, 130 if not)."""
+        """Spin until the ending node is done (its exit code), or an interrupt: Ctrl-C (a
+        KeyboardInterrupt) or :meth:`interrupt`. An interrupt while a trainer's job runs (a node with
+        ``stop``) asks it to stop at the end of its step with a checkpoint and spins on until it has.
+        After an interrupt: 0 for a graph without an ending node, its exit code if it was done before,
+        else 130."""
         from rclpy.executors import ExternalShutdownException
 
-        node = self.evaluation
+        node = self.ending
         ends = node is not None and self.exit_when_done
+        stopped = False  # asked the trainer to stop
         try:
             while self.executor.context.ok():
                 self.executor.spin_once(timeout_sec=0.1)
-                if ends and node.done.is_set():
+                done = node is not None and node.done.is_set()
+                if self.interrupted.is_set():
+                    if done or not hasattr(node, "stop"):
+                        break
+                    if not stopped:
+                        stopped = True
+                        node.stop.set()
+                        node.get_logger().info("interrupted: stopping at the end of this step with a checkpoint "
+                                               "(interrupt again to stop the graph now)")
+                elif ends and done:
                     return int(node.exit_code)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         if node is None:
             return 0
-        return int(node.exit_code) if node.done.is_set() else 130
+        return int(node.exit_code) if node.done.is_set() and not stopped else 130
 
     def destroy(self) -> None:
         """Stop spinning and destroy every node, the last started first. Idempotent."""
@@ -301,27 +371,42 @@ def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] =
     if record is not None and graph not in OPTIONAL:
         raise ConfigError("--record" if record else "--no-record", graph,
                           f"a graph with an optional recorder: {sorted(OPTIONAL)}")
-    nodes = graph_nodes(graph, bool(record))
     entries = load_params(params_file if params_file is not None else default_params_file(graph))
     given = launch_argument_entries(arguments or {})
-    check_arguments(graph, arguments or {}, nodes)
     extra = [parse_set(s) for s in sets]
+    nodes = graph_nodes(graph, bool(record), graph_environment(graph, [*entries, *given, *extra]))
+    check_arguments(graph, arguments or {}, nodes)
     check_targets(graph, extra, nodes, "--set")
     if record:  # every episode whole in the bag, as the launch file does
         entries.append(parse_set("evaluation.wait_for_recorder=true"))
     entries += given + extra
 
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=["physgen"])  # no --ros-args from this process's command line
+    # Ctrl-C and SIGTERM are handled here, not by rclpy (whose handlers shut the context down at
+    # once): the first interrupts spin(), which lets a trainer finish its step on the live graph;
+    # a second one, or one while the nodes are starting, is a KeyboardInterrupt.
+    rclpy.init(args=["physgen"], signal_handler_options=SignalHandlerOptions.NO)  # no --ros-args from argv
     bringup = None
+
+    def on_signal(signum, frame):
+        if bringup is None or bringup.interrupted.is_set():
+            raise KeyboardInterrupt
+        bringup.interrupt()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         bringup = Bringup(graph, entries, record=bool(record))
         return bringup.spin()
     except KeyboardInterrupt:  # while the nodes were starting
         return 130
     finally:
-        if bringup is not None:
-            bringup.destroy()
-        if rclpy.ok():
-            rclpy.shutdown()
+        try:
+            if bringup is not None:
+                bringup.destroy()
+            if rclpy.ok():
+                rclpy.shutdown()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

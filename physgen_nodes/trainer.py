@@ -87,7 +87,8 @@ class TrainerNode(Node):
 
     def destroy_node(self) -> None:
         self.stop.set()
-        if self._thread is not None and self._thread.is_alive():
+        # not from the job's own thread: its context shutdown (exit_when_done) destroys the node there
+        if self._thread is not None and self._thread.is_alive() and self._thread is not threading.current_thread():
             self.get_logger().info(f"stopping {self.job}: saving a checkpoint at the end of this step")
             self._thread.join(timeout=600)
         super().destroy_node()

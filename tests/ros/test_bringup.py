@@ -22,6 +22,7 @@ from physgen_nodes.bringup import (
     check_arguments,
     check_targets,
     default_params_file,
+    graph_environment,
     launch_argument_entries,
     load_params,
     params_for,
@@ -128,6 +129,28 @@ def test_settings_for_a_node_the_graph_does_not_start_are_refused():
         bringup.run("cell", record=True)
 
 
+def test_the_grpo_graph_starts_the_cell_and_executor_only_with_environment_graph():
+    entries = load_params(default_params_file("grpo"))
+    assert graph_environment("grpo", entries) == "pool"
+    assert bringup.graph_nodes("grpo", environment=graph_environment("grpo", entries)) == ("grpo",)
+    graph = entries + launch_argument_entries({"environment": "graph"})
+    assert bringup.graph_nodes("grpo", environment=graph_environment("grpo", graph)) == ("cell", "executor", "grpo")
+    assert graph_environment("grpo", graph + [parse_set("grpo.environment=pool")]) == "pool"  # --set wins
+    with pytest.raises(ConfigError, match=r"cell is not one \(add --environment graph for cell and executor\)"):
+        check_targets("grpo", [parse_set("cell.rate_hz=1.0")], bringup.graph_nodes("grpo"), "--set")
+
+
+def test_a_launch_argument_sets_the_nodes_of_the_graph_it_is_given_to():
+    check_arguments("sft", {"model": "m", "task": "shift", "out": "o", "steps": 2}, bringup.graph_nodes("sft"))
+    check_arguments("evaluation", {"model": "m"}, bringup.graph_nodes("evaluation"))
+    check_arguments("grpo", {"environment": "graph", "reward_workers": 0}, bringup.graph_nodes("grpo"))
+    assert params_for(launch_argument_entries({"model": "m", "steps": 2}), "sft")[0] == {"model": "m", "steps": 2}
+    with pytest.raises(ConfigError, match=r"environment='graph'.*sft graph"):
+        check_arguments("sft", {"environment": "graph"}, bringup.graph_nodes("sft"))
+    with pytest.raises(ConfigError, match=r"steps=2.*evaluation graph"):
+        check_arguments("evaluation", {"steps": 2}, bringup.graph_nodes("evaluation"))
+
+
 def test_every_graph_has_its_parameter_file():
     for graph in bringup.GRAPHS:
         entries = load_params(default_params_file(graph))
@@ -230,3 +253,82 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     assert {t: topics[f"/{t}"]["count"] for t in [*REQUESTS, *REPLIES, "evaluation/episode"]} == {
         t: 2 for t in [*REQUESTS, *REPLIES, "evaluation/episode"]}
     assert topics["/evaluation/summary"]["count"] == 1
+
+
+# -- the trainer graphs ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from physgen.policy.hub import offline
+    from physgen.policy.recipes import build_model, load_recipe
+
+    offline()
+    return build_model(load_recipe("tiny-qwen2-vl"), tmp_path_factory.mktemp("model") / "tiny", seed=0)
+
+
+def _bringup(graph: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "physgen.cli", "bringup", graph, *args]
+
+
+SFT_SMALL = ("--set", "sft.examples=4", "--set", "sft.batch_size=2", "--set", "sft.lora=false",
+             "--set", "sft.logging_steps=1", "--set", "sft.sample_answers=0")
+
+
+@pytest.mark.slow
+def test_physgen_bringup_sft_trains_and_exits_0(ros_context, tiny_model, tmp_path):
+    out = tmp_path / "sft"
+    proc = subprocess.run(_bringup("sft", "--task", "stability", "--model", str(tiny_model), "--out", str(out),
+                                   "--steps", "2", *SFT_SMALL),
+                          env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert (out / "model").is_dir()
+
+
+@pytest.mark.slow
+def test_physgen_bringup_sft_ctrl_c_saves_a_checkpoint_and_exits_130(ros_context, tiny_model, tmp_path):
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    out = tmp_path / "sft"
+    proc = subprocess.Popen(_bringup("sft", "--task", "stability", "--model", str(tiny_model), "--out", str(out),
+                                     "--steps", "10000", *SFT_SMALL, "--set", "sft.save_steps=100000"),
+                            env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    probe = Node("probe", context=ros_context)
+    progress = []
+    probe.create_subscription(String, "training/progress", lambda m: progress.append(json.loads(m.data)), 10)
+    ex = executor(ros_context, probe)
+    try:
+        assert spin_until(ex, lambda: bool(progress) or proc.poll() is not None, timeout=300)
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    checkpoints = sorted((out / "checkpoints").glob("checkpoint-*"))  # saved where it stopped, not finished
+    assert len(checkpoints) == 1 and not (out / "model").exists(), (checkpoints, err[-3000:])
+
+
+@pytest.mark.slow
+def test_physgen_bringup_grpo_on_the_graph_trains_and_exits_0(ros_context, tiny_model, tmp_path):
+    out = tmp_path / "grpo"
+    proc = subprocess.run(_bringup("grpo", "--task", "stability", "--model", str(tiny_model), "--out", str(out),
+                                   "--steps", "1", "--environment", "graph", "--set", "grpo.num_generations=2",
+                                   "--set", "grpo.examples=1", "--set", "grpo.max_completion_length=4",
+                                   "--set", "cell.rate_hz=2.0"),
+                          env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert (out / "model").is_dir()
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["samples"], log  # one step, its completions judged on the graph

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ros_helpers import executor, spin_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,3 +86,22 @@ def test_the_evaluation_graph_as_four_processes_ends_with_the_evaluation(ros_con
     lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
     assert len(lines) == 2 and (tmp_path / "report.json").is_file()
     assert "chance" in evaluation.stderr  # the summary table names the policy
+
+
+@pytest.mark.slow
+def test_sft_node_process_exits_0_when_its_job_is_done(ros_context, tmp_path):
+    """exit_when_done: the job's thread shuts the context down, which destroys the node there."""
+    from physgen.policy.hub import offline
+    from physgen.policy.recipes import build_model, load_recipe
+
+    offline()
+    model = build_model(load_recipe("tiny-qwen2-vl"), tmp_path / "tiny", seed=0)
+    params = {"task": "stability", "model": str(model), "out": str(tmp_path / "sft"), "steps": 1, "examples": 2,
+              "batch_size": 2, "lora": "false", "sample_answers": 0}
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    proc = subprocess.run([sys.executable, "-m", "physgen_nodes.sft_node", "--ros-args", *args],
+                          env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert (tmp_path / "sft" / "model").is_dir()

@@ -18,7 +18,17 @@ import pytest
 from physgen.cli import BRINGUP_GRAPHS
 from physgen.config import build
 from physgen.resources import data_dir
-from physgen_nodes.bringup import GRAPHS, LAUNCH_ARGUMENTS, NODES, PARAMS_FILES, load_params, params_for
+from physgen_nodes.bringup import (
+    DEFAULT_ENVIRONMENT,
+    ENDING,
+    ENVIRONMENT,
+    GRAPHS,
+    NODES,
+    PARAMS_FILES,
+    graph_arguments,
+    load_params,
+    params_for,
+)
 from physgen_nodes.params import defaults, nest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +41,12 @@ NODE_CONFIGS = {
     "executor": [("physgen_nodes.executor_node", "ExecutorNodeConfig", "")],
     "evaluation": [("physgen_nodes.evaluation_node", "EvaluationConfig", "")],
     "recorder": [("physgen_nodes.recorder_node", "RecorderConfig", "")],
+    "sft": [("physgen.training.sft_config", "SFTRunConfig", ""), ("physgen_nodes.sft_node", "SFTNodeConfig", "")],
+    "grpo": [("physgen.training.grpo_config", "GRPORunConfig", ""), ("physgen_nodes.grpo_node", "GRPONodeConfig", "")],
 }
-NO_DEFAULT = {("recorder", "output"), ("recorder", "topics")}  # required: the files give real values
+# required: the files give real values (examples, for the trainers' task, model and out)
+NO_DEFAULT = {("recorder", "output"), ("recorder", "topics"),
+              *((trainer, name) for trainer in ("sft", "grpo") for name in ("task", "model", "out"))}
 CASES = [(PARAMS_FILES[graph], node) for graph in GRAPHS for node in GRAPHS[graph]]
 
 
@@ -89,6 +103,20 @@ def test_the_cli_offers_the_bringup_graphs():
     assert tuple(BRINGUP_GRAPHS) == tuple(GRAPHS)
 
 
+def test_exactly_the_ending_nodes_have_exit_when_done_and_a_graph_has_at_most_one():
+    with_it = {node for node in NODE_CONFIGS
+               if any("exit_when_done" in d for _, _, d in node_parameters(node))}
+    assert with_it == set(ENDING)
+    assert all(sum(n in ENDING for n in nodes) <= 1 for nodes in GRAPHS.values())
+
+
+def test_the_environment_default_is_the_nodes():
+    for graph, (node, started) in ENVIRONMENT.items():
+        assert set(started) < set(GRAPHS[graph])
+        assert {"environment": DEFAULT_ENVIRONMENT}.items() <= \
+            {k: v for _, _, d in node_parameters(node) for k, v in d.items()}.items()
+
+
 # -- the launch files, read as source (ROS 2 launch is not pip-installable) ----------------------
 
 def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
@@ -125,13 +153,20 @@ def test_single_node_launch_file_starts_its_node(graph):
         [("physgen", NODES[name][0].rsplit(".", 1)[1], name) for name in GRAPHS[graph]]
 
 
-def test_evaluation_launch_starts_the_graph_and_takes_bringups_arguments():
-    tree = _launch_tree("evaluation")
+@pytest.mark.parametrize("graph", ["evaluation", "sft", "grpo"])
+def test_graph_launch_starts_the_graph_and_takes_bringups_arguments(graph):
+    tree = _launch_tree(graph)
     started = [ast.literal_eval(c.args[1]) for c in _calls(tree, "node")]
-    assert sorted(started) == sorted(GRAPHS["evaluation"])
+    assert sorted(started) == sorted(GRAPHS[graph])
     executables = {ast.literal_eval(c.args[1]): ast.literal_eval(c.args[0]) for c in _calls(tree, "node")}
-    assert executables == {n: NODES[n][0].rsplit(".", 1)[1] for n in GRAPHS["evaluation"]}
+    assert executables == {n: NODES[n][0].rsplit(".", 1)[1] for n in GRAPHS[graph]}
     overrides = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
                      and getattr(n.targets[0], "id", None) == "OVERRIDES")
     arguments = {ast.literal_eval(k): ast.literal_eval(v.elts[2]) for k, v in zip(overrides.keys, overrides.values)}
-    assert arguments == LAUNCH_ARGUMENTS
+    assert arguments == graph_arguments(graph)
+
+
+def test_every_launch_argument_belongs_to_some_graph():
+    from physgen_nodes.bringup import LAUNCH_ARGUMENTS
+
+    assert set(LAUNCH_ARGUMENTS) == {arg for graph in GRAPHS for arg in graph_arguments(graph)}

@@ -1,0 +1,140 @@
+"""launch/sft.launch.py under launch_testing: a tiny model, two steps; the SFT node publishes
+training/done with its model, exits, the launch shuts down, and every process exits with status 0.
+
+Runs where ROS 2 launch_testing is installed, physgen is built and sourced (`colcon build` in
+ros2_ws/, then `source ros2_ws/install/setup.bash`) and the training dependencies (the vlm extra)
+are importable: `launch_test tests/launch/test_training_launch.py` or pytest. Skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("launch_testing", reason="needs ROS 2 launch_testing (a ROS 2 install)")
+pytest.importorskip("launch_ros", reason="needs ROS 2 launch_ros (a ROS 2 install)")
+pytest.importorskip("transformers", reason="needs the training dependencies (the vlm extra)")
+
+
+def _physgen_is_installed() -> bool:
+    """The launch file finds the executables and parameter files in the ament index."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        get_package_share_directory("physgen")
+    except (ImportError, LookupError, OSError):
+        return False
+    return True
+
+
+if not _physgen_is_installed():
+    pytest.skip("physgen is not in a sourced ROS 2 workspace (colcon build in ros2_ws/, then source "
+                "ros2_ws/install/setup.bash)", allow_module_level=True)
+
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+from launch.actions import ExecuteProcess, IncludeLaunchDescription, SetEnvironmentVariable  # noqa: E402
+from launch.launch_description import LaunchDescription  # noqa: E402
+from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+
+LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "sft.launch.py"
+STEPS = 2
+# Its own DDS domain, on this host only (the launched node and this test's probe alike).
+DOMAIN = random.Random(os.getpid() + 1).randint(150, 200)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+WORK = Path(tempfile.mkdtemp(prefix="physgen-training-launch-test-"))
+OUT = WORK / "sft"
+TIMEOUT_S = 600.0
+# small and fast: the launch arguments give task, model, out and steps, this file the rest
+PARAMS = """\
+sft:
+  ros__parameters:
+    examples: 4
+    batch_size: 2
+    lora: false
+    logging_steps: 1
+    sample_answers: 0
+"""
+# The launch shuts down as soon as the SFT node exits, and launch_testing fails a run whose launch
+# stops before its active tests return: this process keeps it alive a few seconds past the shutdown
+# (it exits 0 two seconds after its SIGINT), for the test to see the node's exit and finish.
+LINGER = """\
+import signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: (time.sleep(2.0), sys.exit(0)))
+while True:
+    time.sleep(1.0)
+"""
+
+
+@pytest.mark.launch_test
+def generate_test_description():
+    from physgen.policy.hub import offline
+    from physgen.policy.recipes import build_model, load_recipe
+
+    offline()
+    model = build_model(load_recipe("tiny-qwen2-vl"), WORK / "tiny", seed=0)
+    params = WORK / "params.yaml"
+    params.write_text(PARAMS)
+    return LaunchDescription([
+        SetEnvironmentVariable("ROS_DOMAIN_ID", str(DOMAIN)),
+        SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
+        SetEnvironmentVariable("HF_HUB_OFFLINE", "1"),
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH_FILE)), launch_arguments={
+            "params_file": str(params), "task": "stability", "model": str(model), "out": str(OUT),
+            "steps": str(STEPS)}.items()),
+        ExecuteProcess(cmd=[sys.executable, "-c", LINGER], name="linger"),
+        launch_testing.actions.ReadyToTest(),
+    ])
+
+
+class TestTrainingRuns(unittest.TestCase):
+    def test_done_is_published_and_the_model_written(self, proc_info):
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from std_msgs.msg import String
+
+        context = Context()
+        rclpy.init(context=context, domain_id=DOMAIN)
+        done, progress = [], []
+        try:
+            probe = Node("launch_test_probe", context=context)
+            probe.create_subscription(String, "training/done", lambda m: done.append(json.loads(m.data)), 10)
+            probe.create_subscription(String, "training/progress", lambda m: progress.append(json.loads(m.data)), 10)
+            executor = SingleThreadedExecutor(context=context)
+            executor.add_node(probe)
+            end = time.monotonic() + TIMEOUT_S
+            while not done and not _exited(proc_info, "sft_node") and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.1)
+            executor.shutdown()
+            probe.destroy_node()
+        finally:
+            rclpy.shutdown(context=context)
+        proc_info.assertWaitForShutdown(process="sft_node", timeout=TIMEOUT_S)
+        assert done, "no training/done before the sft node exited"
+        assert done[0]["job"] == "sft" and done[0]["ok"], done
+        assert Path(done[0]["model"]) == OUT / "model" and (OUT / "model").is_dir()
+        assert progress and progress[0]["max_steps"] == STEPS
+
+
+def _exited(proc_info, name: str) -> bool:
+    try:
+        proc_info.assertWaitForShutdown(process=name, timeout=0)
+    except AssertionError:
+        return False
+    return True
+
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+    def test_every_node_exits_with_status_0(self, proc_info):
+        launch_testing.asserts.assertExitCodes(proc_info)
