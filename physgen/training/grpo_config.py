@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from physgen.config import in_range, one_of, require
-from physgen.training.sft_config import TRAIN_SEED_BASE
+from physgen.config import in_range, one_of
+from physgen.training.sft_config import TRAIN_SEED_BASE, check_run
 
 MODES = ("one-step",)
 
@@ -42,22 +42,14 @@ class GRPORunConfig:
         from physgen.tasks import task_names
 
         one_of("task", self.task, tuple(task_names()))
-        require(bool(self.model), "model", self.model, "a recipe name or a model directory")
         one_of("mode", self.mode, MODES)
-        in_range("steps", self.steps, 1, 10_000_000)
-        in_range("examples", self.examples, 1, 10_000_000)
+        check_run(self)
         in_range("num_generations", self.num_generations, 2, 1024)
         in_range("prompts_per_step", self.prompts_per_step, 1, 1024)
         in_range("max_completion_length", self.max_completion_length, 1, 8192)
         in_range("temperature", self.temperature, 0.01, 10.0)
-        in_range("learning_rate", self.learning_rate, 1e-8, 1.0)
         in_range("beta", self.beta, 0.0, 100.0)
-        in_range("lora_rank", self.lora_rank, 1, 1024)
-        in_range("lora_alpha", self.lora_alpha, 1, 4096)
-        in_range("lora_dropout", self.lora_dropout, 0.0, 0.9)
         in_range("reward_workers", self.reward_workers, 0, 256)
-        in_range("save_steps", self.save_steps, 1, 1_000_000)
-        in_range("logging_steps", self.logging_steps, 1, 1_000_000)
         in_range("threads", self.threads, 1, 1024)
 
     @property

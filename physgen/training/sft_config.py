@@ -10,6 +10,19 @@ from physgen.config import in_range, require
 TRAIN_SEED_BASE = 100_000  # training scenes use seeds from here; evaluation uses small seeds
 
 
+def check_run(cfg) -> None:
+    """The settings every training run has (SFT and GRPO alike), checked the same way."""
+    require(bool(cfg.model), "model", cfg.model, "a recipe name or a model directory")
+    in_range("steps", cfg.steps, 1, 10_000_000)
+    in_range("examples", cfg.examples, 1, 10_000_000)
+    in_range("lora_rank", cfg.lora_rank, 1, 1024)
+    in_range("lora_alpha", cfg.lora_alpha, 1, 4096)
+    in_range("lora_dropout", cfg.lora_dropout, 0.0, 0.9)
+    in_range("learning_rate", cfg.learning_rate, 1e-8, 1.0)
+    in_range("save_steps", cfg.save_steps, 1, 1_000_000)
+    in_range("logging_steps", cfg.logging_steps, 1, 1_000_000)
+
+
 @dataclass(frozen=True)
 class SFTRunConfig:
     """``task`` is a task name, or ``captions`` for the generic visual pre-training stage."""
@@ -34,18 +47,10 @@ class SFTRunConfig:
 
     def __post_init__(self) -> None:
         require(bool(self.task), "task", self.task, "a task name or 'captions'")
-        require(bool(self.model), "model", self.model, "a recipe name or a model directory")
-        in_range("steps", self.steps, 1, 10_000_000)
-        in_range("examples", self.examples, 1, 10_000_000)
-        in_range("lora_rank", self.lora_rank, 1, 1024)
-        in_range("lora_alpha", self.lora_alpha, 1, 4096)
-        in_range("lora_dropout", self.lora_dropout, 0.0, 0.9)
-        in_range("learning_rate", self.learning_rate, 1e-8, 1.0)
+        check_run(self)
         in_range("batch_size", self.batch_size, 1, 4096)
         in_range("grad_accum", self.grad_accum, 1, 4096)
         in_range("warmup_steps", self.warmup_steps, 0, 1_000_000)
-        in_range("save_steps", self.save_steps, 1, 1_000_000)
-        in_range("logging_steps", self.logging_steps, 1, 1_000_000)
         in_range("sample_answers", self.sample_answers, 0, 10_000)
 
     @property
