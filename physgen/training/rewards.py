@@ -180,12 +180,54 @@ class RewardPool:
         self.close()
 
 
+# relative costs: building a scene; a completion the arm executes; one it does not
+SCENE_COST, ARM_COST, STILL_COST = 3.0, 10.0, 1.0
+
+
+def job_cost(job: RewardJob) -> float:
+    """Relative cost of executing ``job``: an answer that moves the arm costs about ten times one that
+    does not (an unparseable or invalid answer, or a task without motion), as measured by
+    ``benchmarks/bench_grpo.py``."""
+    from physgen.evaluation.episode import decide
+    from physgen.tasks import load_task
+
+    try:
+        task = load_task(job.task)
+        _, plan = decide(task, task.sample(job.seed, job.split), job.text)
+    except Exception:  # noqa: BLE001 - a job that fails fails in its worker, with its reason
+        return STILL_COST
+    return ARM_COST if plan.commands else STILL_COST
+
+
 def _assign(jobs: list[RewardJob], workers: int) -> list[list[int]]:
-    """Job indices per worker: contiguous runs of equal scenes split evenly, so a scene is built by
-    as few workers as possible while every worker gets a share."""
-    per = -(-len(jobs) // workers)
+    """Job indices per worker, balanced by cost (:func:`job_cost`, plus :data:`SCENE_COST` for each
+    scene a worker builds): whole scenes first, the dearest to the least loaded worker; then the
+    single job whose move shortens the batch most goes from the most to the least loaded worker,
+    while one does."""
+    costs = [job_cost(j) for j in jobs]
+    groups: dict[tuple, list[int]] = {}
+    for i in range(len(jobs)):
+        groups.setdefault(jobs[i].scene, []).append(i)
     out: list[list[int]] = [[] for _ in range(workers)]
-    order = sorted(range(len(jobs)), key=lambda i: (jobs[i].scene, i))
-    for k, i in enumerate(order):
-        out[min(k // per, workers - 1)].append(i)
-    return out
+
+    def load(w: int) -> float:
+        return sum(costs[i] for i in out[w]) + SCENE_COST * len({jobs[i].scene for i in out[w]})
+
+    for ids in sorted(groups.values(), key=lambda ids: (-sum(costs[i] for i in ids), ids[0])):
+        out[min(range(workers), key=lambda w: (load(w), w))].extend(ids)
+    while True:
+        hi = max(range(workers), key=lambda w: (load(w), -w))
+        lo = min(range(workers), key=lambda w: (load(w), w))
+        if hi == lo or len(out[hi]) < 2:
+            break
+        lh, ll = load(hi), load(lo)
+        at_hi = [jobs[j].scene for j in out[hi]]
+        at_lo = {jobs[j].scene for j in out[lo]}
+        best, i = min((max(lh - costs[i] - (SCENE_COST if at_hi.count(jobs[i].scene) == 1 else 0.0),
+                           ll + costs[i] + (0.0 if jobs[i].scene in at_lo else SCENE_COST)), i)
+                      for i in sorted(out[hi]))
+        if best >= lh:  # no single move shortens the batch
+            break
+        out[hi].remove(i)
+        out[lo].append(i)
+    return [sorted(ids, key=lambda i: (jobs[i].scene, i)) for ids in out]

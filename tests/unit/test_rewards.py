@@ -70,3 +70,17 @@ def test_identical_completions_are_executed_once(local_results):
 def test_a_failing_job_raises_with_its_reason():
     with RewardPool(1) as pool, pytest.raises(RewardError, match="nope"):
         pool.score([RewardJob("nope", 0, "train", "left")])
+
+
+def test_jobs_are_split_by_cost_and_scenes_kept_together():
+    from physgen.training.rewards import ARM_COST, _assign, job_cost
+
+    arm = [RewardJob("shift", 100000, "train", t) for t in ("2", "-3", "0", "1")]
+    still = [RewardJob("shift", 100000, "train", t) for t in ("x", "y", "z", "w")]
+    assert {job_cost(j) for j in arm} == {ARM_COST} and max(job_cost(j) for j in still) < ARM_COST
+    a, b = _assign(arm + still, 2)
+    assert sorted(a + b) == list(range(8))
+    assert sum(i < 4 for i in a) == sum(i < 4 for i in b) == 2  # the arm's motions split evenly
+    two_scenes = [RewardJob("fall_direction", 100000 + k, "train", t) for k in range(2) for t in TEXTS]
+    parts = _assign(two_scenes, 2)
+    assert [{two_scenes[i].scene for i in ids} for ids in parts] == [{two_scenes[0].scene}, {two_scenes[5].scene}]
