@@ -12,31 +12,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("launch_testing", reason="needs ROS 2 launch_testing (a ROS 2 install)")
-pytest.importorskip("launch_ros", reason="needs ROS 2 launch_ros (a ROS 2 install)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_support, under pytest and launch_test
+from launch_support import listen, require_ros2_launch  # noqa: E402
 
-
-def _physgen_is_installed() -> bool:
-    """The launch file finds the executables and parameter files in the ament index."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        get_package_share_directory("physgen")
-    except (ImportError, LookupError, OSError):
-        return False
-    return True
-
-
-if not _physgen_is_installed():
-    pytest.skip("physgen is not in a sourced ROS 2 workspace (colcon build in ros2_ws/, then source "
-                "ros2_ws/install/setup.bash)", allow_module_level=True)
+require_ros2_launch()
 
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
@@ -67,27 +53,8 @@ def generate_test_description():
 
 class TestEvaluationRuns(unittest.TestCase):
     def test_summary_is_published_and_the_records_written(self, proc_info):
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from std_msgs.msg import String
-
-        context = Context()
-        rclpy.init(context=context, domain_id=DOMAIN)
-        summaries = []
-        try:
-            probe = Node("launch_test_probe", context=context)
-            probe.create_subscription(String, "evaluation/summary", lambda m: summaries.append(json.loads(m.data)), 10)
-            executor = SingleThreadedExecutor(context=context)
-            executor.add_node(probe)
-            end = time.monotonic() + TIMEOUT_S
-            while not summaries and not _exited(proc_info, "evaluation_node") and time.monotonic() < end:
-                executor.spin_once(timeout_sec=0.1)
-            executor.shutdown()
-            probe.destroy_node()
-        finally:
-            rclpy.shutdown(context=context)
+        summaries = listen(proc_info, DOMAIN, ["evaluation/summary"], "evaluation/summary", "evaluation_node",
+                           TIMEOUT_S)["evaluation/summary"]
         proc_info.assertWaitForShutdown(process="evaluation_node", timeout=TIMEOUT_S)
         records = [json.loads(line) for line in (OUT_DIR / "episodes.jsonl").read_text().splitlines()]
         assert [(r["task"], r["seed"]) for r in records] == [(TASK, s) for s in range(EPISODES)]
@@ -96,14 +63,6 @@ class TestEvaluationRuns(unittest.TestCase):
         assert summaries, "no evaluation/summary before the evaluation node exited"
         results = summaries[0]["results"]
         assert [(r["task"], r["episodes"], r["successes"]) for r in results] == [(TASK, EPISODES, EPISODES)]
-
-
-def _exited(proc_info, name: str) -> bool:
-    try:
-        proc_info.assertWaitForShutdown(process=name, timeout=0)
-    except AssertionError:
-        return False
-    return True
 
 
 @launch_testing.post_shutdown_test()

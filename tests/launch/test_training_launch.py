@@ -8,36 +8,19 @@ are importable: `launch_test tests/launch/test_training_launch.py` or pytest. Sk
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("launch_testing", reason="needs ROS 2 launch_testing (a ROS 2 install)")
-pytest.importorskip("launch_ros", reason="needs ROS 2 launch_ros (a ROS 2 install)")
-pytest.importorskip("transformers", reason="needs the training dependencies (the vlm extra)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_support, under pytest and launch_test
+from launch_support import listen, require_ros2_launch  # noqa: E402
 
-
-def _physgen_is_installed() -> bool:
-    """The launch file finds the executables and parameter files in the ament index."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        get_package_share_directory("physgen")
-    except (ImportError, LookupError, OSError):
-        return False
-    return True
-
-
-if not _physgen_is_installed():
-    pytest.skip("physgen is not in a sourced ROS 2 workspace (colcon build in ros2_ws/, then source "
-                "ros2_ws/install/setup.bash)", allow_module_level=True)
+require_ros2_launch("transformers")
 
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
@@ -97,41 +80,13 @@ def generate_test_description():
 
 class TestTrainingRuns(unittest.TestCase):
     def test_done_is_published_and_the_model_written(self, proc_info):
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from std_msgs.msg import String
-
-        context = Context()
-        rclpy.init(context=context, domain_id=DOMAIN)
-        done, progress = [], []
-        try:
-            probe = Node("launch_test_probe", context=context)
-            probe.create_subscription(String, "training/done", lambda m: done.append(json.loads(m.data)), 10)
-            probe.create_subscription(String, "training/progress", lambda m: progress.append(json.loads(m.data)), 10)
-            executor = SingleThreadedExecutor(context=context)
-            executor.add_node(probe)
-            end = time.monotonic() + TIMEOUT_S
-            while not done and not _exited(proc_info, "sft_node") and time.monotonic() < end:
-                executor.spin_once(timeout_sec=0.1)
-            executor.shutdown()
-            probe.destroy_node()
-        finally:
-            rclpy.shutdown(context=context)
+        got = listen(proc_info, DOMAIN, ["training/done", "training/progress"], "training/done", "sft_node", TIMEOUT_S)
+        done, progress = got["training/done"], got["training/progress"]
         proc_info.assertWaitForShutdown(process="sft_node", timeout=TIMEOUT_S)
         assert done, "no training/done before the sft node exited"
         assert done[0]["job"] == "sft" and done[0]["ok"], done
         assert Path(done[0]["model"]) == OUT / "model" and (OUT / "model").is_dir()
         assert progress and progress[0]["max_steps"] == STEPS
-
-
-def _exited(proc_info, name: str) -> bool:
-    try:
-        proc_info.assertWaitForShutdown(process=name, timeout=0)
-    except AssertionError:
-        return False
-    return True
 
 
 @launch_testing.post_shutdown_test()

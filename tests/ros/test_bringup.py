@@ -230,8 +230,6 @@ def test_physgen_bringup_refuses_a_bad_setting_before_starting(ros_context):
 
 @pytest.mark.slow
 def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, tmp_path):
-    if not (ROOT / "physgen_nodes" / "evaluation_node.py").is_file():
-        pytest.skip("evaluation node not yet present")
     out = tmp_path / "eval"
     proc = subprocess.run([sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--policy", "expert",
                            "--tasks", "shift", "--episodes", "2", "--out-dir", str(out), "--record",
