@@ -4,15 +4,13 @@ run in one process over real DDS."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from ros_helpers import executor, spin_until
+from ros_helpers import executor, interrupt, process_env, spin_until
 
 from physgen.config import ConfigError
 from physgen_nodes import bringup
@@ -28,13 +26,6 @@ from physgen_nodes.bringup import (
     params_for,
     parse_set,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(domain: int) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "ROS_DOMAIN_ID": str(domain),
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -199,8 +190,8 @@ def test_physgen_bringup_cell_streams_until_ctrl_c_and_exits_0(ros_context):
     from physgen_nodes.cell_node import IMAGE_QOS
 
     proc = subprocess.Popen([sys.executable, "-m", "physgen.cli", "bringup", "cell", "--set", "cell.rate_hz=10.0"],
-                            env=_env(ros_context.get_domain_id()), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            env=process_env(ros_context.get_domain_id()), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     probe = Node("probe", context=ros_context)
     images = []
     probe.create_subscription(Image, "camera/image_raw", images.append, IMAGE_QOS)
@@ -211,19 +202,14 @@ def test_physgen_bringup_cell_streams_until_ctrl_c_and_exits_0(ros_context):
     finally:
         ex.shutdown()
         probe.destroy_node()
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        err = interrupt(proc)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "never retrieved" not in err, err
 
 
 def test_physgen_bringup_refuses_a_bad_setting_before_starting(ros_context):
     proc = subprocess.run([sys.executable, "-m", "physgen.cli", "bringup", "cell", "--set", "cell.rate_hz=-1.0"],
-                          env=_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=120)
+                          env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "cell.rate_hz=-1.0" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -234,7 +220,7 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     proc = subprocess.run([sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--policy", "expert",
                            "--tasks", "shift", "--episodes", "2", "--out-dir", str(out), "--record",
                            "--bag", str(tmp_path / "bag")],
-                          env=_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=600)
+                          env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "never retrieved" not in proc.stderr, proc.stderr[-3000:]
     records = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
@@ -277,7 +263,7 @@ def test_physgen_bringup_sft_trains_and_exits_0(ros_context, tiny_model, tmp_pat
     out = tmp_path / "sft"
     proc = subprocess.run(_bringup("sft", "--task", "stability", "--model", str(tiny_model), "--out", str(out),
                                    "--steps", "2", *SFT_SMALL),
-                          env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                          env=process_env(ros_context.get_domain_id()),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -292,7 +278,7 @@ def test_physgen_bringup_sft_ctrl_c_saves_a_checkpoint_and_exits_130(ros_context
     out = tmp_path / "sft"
     proc = subprocess.Popen(_bringup("sft", "--task", "stability", "--model", str(tiny_model), "--out", str(out),
                                      "--steps", "10000", *SFT_SMALL, "--set", "sft.save_steps=100000"),
-                            env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                            env=process_env(ros_context.get_domain_id()),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     probe = Node("probe", context=ros_context)
     progress = []
@@ -304,12 +290,7 @@ def test_physgen_bringup_sft_ctrl_c_saves_a_checkpoint_and_exits_130(ros_context
     finally:
         ex.shutdown()
         probe.destroy_node()
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        err = interrupt(proc, timeout=300)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     checkpoints = sorted((out / "checkpoints").glob("checkpoint-*"))  # saved where it stopped, not finished
@@ -323,7 +304,7 @@ def test_physgen_bringup_grpo_on_the_graph_trains_and_exits_0(ros_context, tiny_
                                    "--steps", "1", "--environment", "graph", "--set", "grpo.num_generations=2",
                                    "--set", "grpo.examples=1", "--set", "grpo.max_completion_length=4",
                                    "--set", "cell.rate_hz=2.0"),
-                          env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                          env=process_env(ros_context.get_domain_id()),
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]

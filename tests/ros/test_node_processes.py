@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from ros_helpers import executor, spin_until
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(domain: int) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "ROS_DOMAIN_ID": str(domain),
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+from ros_helpers import executor, interrupt, process_env, spin_until
 
 
 def test_a_bad_parameter_exits_2_naming_it(ros_context):
     proc = subprocess.run([sys.executable, "-m", "physgen_nodes.cell_node", "--ros-args", "-p",
-                           "cell.scene_camera.width:=8"], env=_env(ros_context.get_domain_id()),
+                           "cell.scene_camera.width:=8"], env=process_env(ros_context.get_domain_id()),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "cell.scene_camera.width=8" in proc.stderr and "Traceback" not in proc.stderr
@@ -34,7 +24,7 @@ def test_cell_node_process_streams_to_this_process_and_stops_cleanly(ros_context
     from physgen_nodes.cell_node import IMAGE_QOS
 
     proc = subprocess.Popen([sys.executable, "-m", "physgen_nodes.cell_node", "--ros-args", "-p", "rate_hz:=10.0"],
-                            env=_env(ros_context.get_domain_id()), stdout=subprocess.PIPE,
+                            env=process_env(ros_context.get_domain_id()), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     probe = Node("probe", context=ros_context)
     images = []
@@ -47,27 +37,22 @@ def test_cell_node_process_streams_to_this_process_and_stops_cleanly(ros_context
     finally:
         ex.shutdown()
         probe.destroy_node()
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        err = interrupt(proc)
     assert proc.returncode == 0, err
 
 
 def test_physgen_node_runs_a_node_like_ros2_run(ros_context):
     proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "vlm_node", "--ros-args", "-p",
-                           "policy:=vlm"], env=_env(ros_context.get_domain_id()), capture_output=True, text=True,
+                           "policy:=vlm"], env=process_env(ros_context.get_domain_id()), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and "model=''" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "nope"],
-                          env=_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=60)
+                          env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "cell_node" in proc.stderr
 
 
 def test_the_evaluation_graph_as_four_processes_ends_with_the_evaluation(ros_context, tmp_path):
-    env = _env(ros_context.get_domain_id())
+    env = process_env(ros_context.get_domain_id())
     node = [sys.executable, "-m", "physgen.cli", "node"]
     servers = [subprocess.Popen([*node, name, "--ros-args", *args], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
@@ -78,9 +63,7 @@ def test_the_evaluation_graph_as_four_processes_ends_with_the_evaluation(ros_con
             [*node, "evaluation_node", "--ros-args", "-p", "tasks:=[shift]", "-p", "episodes:=2",
              "-p", f"out_dir:={tmp_path}"], env=env, capture_output=True, text=True, timeout=600)
     finally:
-        for p in servers:
-            p.send_signal(signal.SIGINT)
-        errors = [p.communicate(timeout=60)[1] for p in servers]
+        errors = [interrupt(p, timeout=60) for p in servers]
     assert evaluation.returncode == 0, evaluation.stderr
     assert all(p.returncode == 0 for p in servers), errors
     lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
@@ -100,7 +83,7 @@ def test_sft_node_process_exits_0_when_its_job_is_done(ros_context, tmp_path):
               "batch_size": 2, "lora": "false", "sample_answers": 0}
     args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
     proc = subprocess.run([sys.executable, "-m", "physgen_nodes.sft_node", "--ros-args", *args],
-                          env={**_env(ros_context.get_domain_id()), "HF_HUB_OFFLINE": "1"},
+                          env=process_env(ros_context.get_domain_id()),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
