@@ -9,6 +9,7 @@ exactly once, so none is scored twice or dropped.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import queue
 import time
@@ -189,14 +190,22 @@ def job_cost(job: RewardJob) -> float:
     does not (an unparseable or invalid answer, or a task without motion), as measured by
     ``benchmarks/bench_grpo.py``."""
     from physgen.evaluation.episode import decide
-    from physgen.tasks import load_task
 
     try:
-        task = load_task(job.task)
-        _, plan = decide(task, task.sample(job.seed, job.split), job.text)
+        task, inst = _scene(job.task, job.seed, job.split)
+        _, plan = decide(task, inst, job.text)
     except Exception:  # noqa: BLE001 - a job that fails fails in its worker, with its reason
         return STILL_COST
     return ARM_COST if plan.commands else STILL_COST
+
+
+@functools.lru_cache(maxsize=256)
+def _scene(task_name: str, seed: int, split: str):
+    """A group's scene, sampled once for all its completions."""
+    from physgen.tasks import load_task
+
+    task = load_task(task_name)
+    return task, task.sample(seed, split)
 
 
 def _assign(jobs: list[RewardJob], workers: int) -> list[list[int]]:
