@@ -116,6 +116,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (results repeat at a fixed count)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train_grpo)
+    t = tsub.add_parser("reward", help="the expected reward of models' sampling policies on a task (what GRPO "
+                                       "maximizes): sampled answers executed in the cell, paired over scenes")
+    t.add_argument("--task", required=True, help="a task name")
+    t.add_argument("--model", required=True, action="append", help="a model directory or recipe; repeat to "
+                                                                   "compare (differences are to the first)")
+    t.add_argument("--scenes", type=int, default=200, help="scenes: seeds FIRST_SEED + [0, N)")
+    t.add_argument("--first-seed", type=int, default=0)
+    t.add_argument("--split", choices=("train", "heldout"), default="train")
+    t.add_argument("--samples", type=int, default=16, help="sampled answers per scene")
+    t.add_argument("--temperature", type=float, default=1.0, help="0: one greedy answer per scene")
+    t.add_argument("--reward-workers", type=int, default=1)
+    t.add_argument("--seed", type=int, default=0, help="sampling seed")
+    t.add_argument("--out", type=Path, help="write the results as JSON here")
+    t.set_defaults(func=cmd_train_reward)
 
     s = sub.add_parser("node", help="run one ROS 2 node in this process, as `ros2 run physgen NAME` does",
                        description="Runs physgen_nodes.NAME; everything after NAME goes to the node "
@@ -336,6 +350,23 @@ def cmd_train_grpo(args) -> int:
         save_steps=args.save_steps, threads=args.threads)
     final = train_grpo(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
+    return 0
+
+
+def cmd_train_reward(args) -> int:
+    from physgen.training.policy_reward import PolicyRewardConfig, compare, table
+
+    cfg = PolicyRewardConfig(task=args.task, scenes=args.scenes, first_seed=args.first_seed, split=args.split,
+                             samples=args.samples, temperature=args.temperature, seed=args.seed,
+                             reward_workers=args.reward_workers)
+    results = compare(args.model, cfg)
+    print(table(results))
+    if args.out:
+        doc = {"config": to_dict(cfg), "models": [r.to_dict() for r in results],
+               "differences": [dict(zip(("mean", "low", "high"), r.difference(results[0]))) for r in results[1:]]}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=2))
+        print(f"results: {args.out}")
     return 0
 
 

@@ -16,3 +16,15 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_interval(values: list[float], z: float = 1.959964) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of ``values`` and its normal-approximation 95% interval
+    (standard error from the sample standard deviation). Needs at least two values."""
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"mean_interval needs at least 2 values, got {n}")
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = z * sd / math.sqrt(n)
+    return (mean, mean - half, mean + half)
