@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=200)
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--examples", type=int, default=256, help="training scenes (seeds 100000 + i)")
+    t.add_argument("--mode", choices=("one-step", "multi-step"), default="one-step",
+                   help="multi-step: after a failed attempt the model sees the scene and answers again")
+    t.add_argument("--attempts", type=int, default=3, help="multi-step: answers per rollout at most")
     t.add_argument("--num-generations", type=int, default=16, help="completions per prompt (the group)")
     t.add_argument("--prompts-per-step", type=int, default=1)
     t.add_argument("--max-completion-length", type=int, default=16, help="tokens")
@@ -344,10 +347,11 @@ def cmd_train_grpo(args) -> int:
 
     cfg = GRPORunConfig(
         task=args.task, model=args.model, out=args.out, steps=args.steps, seed=args.seed, examples=args.examples,
-        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
-        max_completion_length=args.max_completion_length, temperature=args.temperature, learning_rate=args.lr,
-        beta=args.beta, lora=not args.full, lora_rank=args.lora_rank, reward_workers=args.reward_workers,
-        save_steps=args.save_steps, threads=args.threads)
+        mode=args.mode, attempts=args.attempts, num_generations=args.num_generations,
+        prompts_per_step=args.prompts_per_step, max_completion_length=args.max_completion_length,
+        temperature=args.temperature, learning_rate=args.lr, beta=args.beta, lora=not args.full,
+        lora_rank=args.lora_rank, reward_workers=args.reward_workers, save_steps=args.save_steps,
+        threads=args.threads)
     final = train_grpo(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
     return 0

@@ -15,7 +15,8 @@ Records (JSON in ``std_msgs/String``, see :mod:`physgen_nodes.conversions`):
 - ``cell/judge`` ``{"request_id", "task", "seed", "split", "raw"}`` in, once the arm is done: lets go,
   settles and judges the answer ``raw`` (:func:`physgen.evaluation.episode.conclude`); ``cell/outcome``
   out: ``{"request_id", "ok", "reason", "success", "reward", "oracle_best", "settle", "judgement",
-  "physics"}`` (``settle`` holds the displacements and whether the blocks stood).
+  "physics", "frame_after_ns"}`` (``settle`` holds the displacements and whether the blocks stood;
+  frames stamped at or after ``frame_after_ns`` show the settled scene).
 
 Parameters: ``cell.*`` (:class:`physgen.cell.config.CellConfig`), ``rate_hz`` (0: as fast as the
 renderer allows), ``frame_id``, ``compressed``.
@@ -165,6 +166,7 @@ class CellNode(Node):
                 parsed, plan = decide(task, inst, raw)
                 outcome, reason = conclude(self.cell, task, inst, parsed, plan, self.oracles), ""
                 self.current = None  # judged once; a second request must reset first
+            settled = self.get_clock().now().nanoseconds  # frames from here on show the settled scene
         if outcome is None:
             self.counts["rejected_judge"] += 1
             self.get_logger().warning(f"judge request for {key} rejected: {reason}")
@@ -172,7 +174,8 @@ class CellNode(Node):
             return
         self.counts["judged"] += 1
         publish_matched(self.outcome_pub,
-                        record_msg("outcome", {**base, "ok": True, "reason": "", **outcome.to_dict()}))
+                        record_msg("outcome", {**base, "ok": True, "reason": "", **outcome.to_dict(),
+                                               "frame_after_ns": settled}))
 
     def destroy_node(self) -> None:
         cell = getattr(self, "cell", None)  # absent when a bad parameter stopped __init__

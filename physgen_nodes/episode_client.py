@@ -16,7 +16,8 @@ from std_msgs.msg import String
 from physgen.cell.primitives import motion_dict, resolve
 from physgen.config import in_range
 from physgen.evaluation.episode import Outcome, decide
-from physgen_nodes.conversions import Rejected, record_msg, record_of
+from physgen_nodes.conversions import Rejected, image_array, record_msg, record_of
+from physgen_nodes.frames import LatestFrame
 
 REQUESTS = {"cell/reset": "reset", "vlm/instruction": "instruction", "executor/command": "command",
             "cell/judge": "judge"}  # topic: record schema
@@ -64,16 +65,47 @@ class Mailbox:
 
 class EpisodeClient:
     """Publishers and subscriptions on ``node`` for the episode steps (without the VLM's when
-    ``with_vlm`` is false: the caller brings the answer text)."""
+    ``with_vlm`` is false: the caller brings the answer text). ``namespace`` prefixes every topic
+    (one cell and executor pair per namespace); with ``frames`` the client also keeps the latest
+    camera frame (:meth:`frame_after`)."""
 
-    def __init__(self, node, timeouts: Timeouts, callback_group=None, with_vlm: bool = True):
+    def __init__(self, node, timeouts: Timeouts, callback_group=None, with_vlm: bool = True, namespace: str = "",
+                 frames: bool = False):
         self.node, self.timeouts = node, timeouts
         self.failed_steps = self.rejected_replies = 0
         self.mailbox = Mailbox()
+        ns = namespace.strip("/")
+        self.prefix = f"/{ns}/" if ns else ""
         keep = [t for t in (*REQUESTS, *REPLIES) if with_vlm or t not in VLM_TOPICS]
-        self.pubs = {t: node.create_publisher(String, t, 10) for t in REQUESTS if t in keep}
-        self.subs = [node.create_subscription(String, t, lambda m, t=t: self._on_reply(t, m), 10,
+        self.pubs = {t: node.create_publisher(String, self.prefix + t, 10) for t in REQUESTS if t in keep}
+        self.subs = [node.create_subscription(String, self.prefix + t, lambda m, t=t: self._on_reply(t, m), 10,
                                               callback_group=callback_group) for t in REPLIES if t in keep]
+        self.frames = None
+        if frames:
+            from sensor_msgs.msg import Image
+
+            from physgen_nodes.cell_node import IMAGE_QOS
+
+            self.frames = LatestFrame()
+            self.subs.append(node.create_subscription(Image, self.prefix + "camera/image_raw", self._on_image,
+                                                      IMAGE_QOS, callback_group=callback_group))
+
+    def _on_image(self, msg) -> None:
+        from rclpy.time import Time
+
+        try:
+            self.frames.keep(image_array(msg), Time.from_msg(msg.header.stamp).nanoseconds)
+        except Rejected as e:
+            self.node.get_logger().warning(f"frame rejected: {e}", throttle_duration_sec=5.0)
+
+    def frame_after(self, stamp_ns: int):
+        """The first camera frame (RGB array) stamped at or after ``stamp_ns``; :class:`StepTimeout`
+        ("frame") when none comes within the outcome timeout."""
+        got = self.frames.after(stamp_ns, self.timeouts.outcome_s)
+        if got is None:
+            self.failed_steps += 1
+            raise StepTimeout("frame")
+        return got[0]
 
     def _on_reply(self, topic: str, msg: String) -> None:
         try:
@@ -84,7 +116,7 @@ class EpisodeClient:
 
     def missing(self) -> list[str]:
         """Topics nobody serves yet (empty: the graph is complete)."""
-        return ([t for t, p in self.pubs.items() if p.get_subscription_count() == 0]
+        return ([self.prefix + t for t, p in self.pubs.items() if p.get_subscription_count() == 0]
                 + [s.topic_name for s in self.subs if s.get_publisher_count() == 0])
 
     def ask(self, topic: str, payload: dict, reply: str, step: str, timeout: float) -> dict:
@@ -104,9 +136,10 @@ class EpisodeClient:
         return self.ask("vlm/instruction", {**key, "prompt": prompt, "frame_after_ns": frame_after_ns},
                         "vlm/answer", "answer", self.timeouts.answer_s)
 
-    def act(self, key: dict, task, inst, text: str, joints_after_ns: int):
+    def act(self, key: dict, task, inst, text: str, joints_after_ns: int, frame: bool = False):
         """The answer ``text`` through the codec and the plan, executed by the executor and judged by
-        the cell: ``(parsed, plan, motions, outcome)``; ``outcome`` is None when the cell refused."""
+        the cell: ``(parsed, plan, motions, outcome, image)``; ``outcome`` is None when the cell
+        refused; ``image`` is the camera frame of the settled scene when ``frame`` is asked (else None)."""
         parsed, plan = decide(task, inst, text)
         motions: list[dict] = []
         if plan.commands:
@@ -119,7 +152,8 @@ class EpisodeClient:
         outcome = Outcome(**{k: out[k] for k in Outcome.__dataclass_fields__}) if out.get("ok") else None
         if outcome is None:
             self.node.get_logger().warning(f"{key['request_id']}: the cell refused to judge: {out.get('reason')}")
-        return parsed, plan, motions, outcome
+        image = self.frame_after(int(out["frame_after_ns"])) if frame and outcome is not None else None
+        return parsed, plan, motions, outcome, image
 
     def wait_ready(self, extra=lambda: True) -> list[str]:
         """Wait up to ``timeouts.startup_s`` for the graph (and ``extra()``); what is still missing."""

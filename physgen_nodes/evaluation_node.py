@@ -156,7 +156,7 @@ class EvaluationNode(Node):
             answer = self.client.answer(key, inst.prompt, ep["frame_after_ns"])
             latency = {"policy_s": time.monotonic() - t0, **answer.get("latency", {})}
             policy, raw = policy or str(answer.get("policy", "")), str(answer.get("raw", ""))
-            parsed, plan, motions, outcome = self.client.act(key, task, inst, raw, ep["frame_after_ns"])
+            parsed, plan, motions, outcome, _ = self.client.act(key, task, inst, raw, ep["frame_after_ns"])
         except StepTimeout as e:
             return failed(task, inst, f"timeout_{e.step}", policy, raw, latency)
         if outcome is None:

@@ -14,12 +14,10 @@ instructions are rejected and counted.
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.time import Time
@@ -33,6 +31,7 @@ from physgen.policy.factory import POLICIES, make_policy
 from physgen.tasks import load_task
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, compressed_array, image_array, record_msg, record_of
+from physgen_nodes.frames import LatestFrame
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import publish_matched, run_node
 
@@ -59,8 +58,7 @@ class VLMNode(Node):
         self.policy = make_policy(cfg.policy, cfg.seed, cfg.model)
         self.counts = {"frames": 0, "rejected_frames": 0, "instructions": 0, "rejected_instructions": 0,
                        "answers": 0, "no_frame": 0, "policy_errors": 0}
-        self._frame: tuple[np.ndarray, float, int] | None = None  # rgb, received (monotonic), stamp (ns)
-        self._frame_ready = threading.Condition()
+        self.frames = LatestFrame()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm-policy")
         group = ReentrantCallbackGroup()
         # One transport only: frames from both would mix JPEG-damaged and exact pixels.
@@ -80,9 +78,7 @@ class VLMNode(Node):
             self.get_logger().warning(f"frame rejected ({self.counts['rejected_frames']} so far): {e}",
                                       throttle_duration_sec=5.0)
             return
-        with self._frame_ready:
-            self._frame = (rgb, time.monotonic(), Time.from_msg(msg.header.stamp).nanoseconds)
-            self._frame_ready.notify_all()
+        self.frames.keep(rgb, Time.from_msg(msg.header.stamp).nanoseconds)
         self.counts["frames"] += 1
 
     def _on_image(self, msg: Image) -> None:
@@ -104,16 +100,8 @@ class VLMNode(Node):
         self.counts["instructions"] += 1
         self._worker.submit(self._answer, task, seed, split, prompt, req.get("request_id"), after)
 
-    def _frame_after(self, after_ns: int):
-        def fresh() -> bool:
-            return self._frame is not None and self._frame[2] >= after_ns
-
-        with self._frame_ready:
-            self._frame_ready.wait_for(fresh, timeout=self.config.frame_wait_s)
-            return self._frame if fresh() else None
-
     def _answer(self, task, seed: int, split: str, prompt: str, request_id, after_ns: int = 0) -> None:
-        frame = self._frame_after(after_ns)
+        frame = self.frames.after(after_ns, self.config.frame_wait_s)
         base = {"request_id": request_id, "task": task.name, "seed": seed, "split": split,
                 "policy": self.policy.name}
         if frame is None:

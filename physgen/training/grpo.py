@@ -55,11 +55,7 @@ class PhysicsReward:
     def __call__(self, prompts, completions, completion_ids=None, source=None, seed=None, log_metric=None,
                  log_extra=None, **_):
         texts = [c[0]["content"] if isinstance(c, list) else str(c) for c in completions]
-        jobs = [RewardJob(str(t), int(s), "train", text) for t, s, text in zip(source, seed, texts)]
-        t0 = time.perf_counter()
-        results = self.pool.score(jobs)
-        self.seconds += time.perf_counter() - t0
-        self.reasons.update(r.reason for r in results)
+        results = self.score([RewardJob(str(t), int(s), "train", text) for t, s, text in zip(source, seed, texts)])
         self.samples = texts[:8]
         if log_metric is not None:
             log_metric("parse_failure_rate", sum(r.reason != "ok" for r in results) / len(results))
@@ -69,10 +65,23 @@ class PhysicsReward:
         return [r.reward for r in results]
 
 
-def _trainer_class():
+    def score(self, jobs: list[RewardJob]):
+        """The pool's results for ``jobs``, timed and with their reason codes counted."""
+        t0 = time.perf_counter()
+        results = self.pool.score(jobs)
+        self.seconds += time.perf_counter() - t0
+        self.reasons.update(r.reason for r in results)
+        return results
+
+
+def _trainer_class(mode: str = "one-step"):
     from trl import GRPOTrainer
 
-    class TimedGRPOTrainer(GRPOTrainer):
+    from physgen.training.multistep import multistep_trainer
+
+    base = multistep_trainer(GRPOTrainer) if mode == "multi-step" else GRPOTrainer
+
+    class TimedGRPOTrainer(base):
         """GRPOTrainer that also measures generation + scoring, for the step time split."""
 
         generate_and_score_s = 0.0
@@ -159,10 +168,11 @@ def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=N
             scorer = stack.enter_context(RewardPool(cfg.reward_workers))
         reward = PhysicsReward(scorer)
         ref: list = []
-        trainer = _trainer_class()(model=model, reward_funcs=reward, args=args, train_dataset=ds,
+        trainer = _trainer_class(cfg.mode)(model=model, reward_funcs=reward, args=args, train_dataset=ds,
                                    processing_class=processor, peft_config=peft_config,
                                    callbacks=[_log_callback(out / "log.jsonl", reward, ref), *callbacks])
         ref.append(trainer)
+        trainer.attempts, trainer.physics = cfg.attempts, reward  # used by multi-step rollouts
         trainer.train(resume_from_checkpoint=resume_point(out))
     if trainer.state.global_step < cfg.steps:  # stopped early (a shutdown); its checkpoint resumes it
         return None

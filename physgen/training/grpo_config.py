@@ -8,13 +8,14 @@ from pathlib import Path
 from physgen.config import in_range, one_of
 from physgen.training.sft_config import TRAIN_SEED_BASE, check_run
 
-MODES = ("one-step",)
+MODES = ("one-step", "multi-step")
 
 
 @dataclass(frozen=True)
 class GRPORunConfig:
     """GRPO with the physics in the loop (TRL ``GRPOTrainer``, PEFT LoRA). Defaults follow the study:
-    LoRA rank 16, 16 completions per prompt, one answer per image (``one-step``)."""
+    LoRA rank 16, 16 completions per prompt, one answer per image (``one-step``). ``multi-step``
+    rollouts are conversations of up to ``attempts`` answers (:mod:`physgen.training.multistep`)."""
 
     task: str
     model: str  # a recipe name (models/*.yaml) or a model directory, e.g. an SFT run's OUT/model
@@ -22,7 +23,8 @@ class GRPORunConfig:
     steps: int = 200
     seed: int = 0
     examples: int = 256  # prompts: training scenes TRAIN_SEED_BASE + [0, examples)
-    mode: str = "one-step"
+    mode: str = "one-step"  # multi-step: after a failed attempt the model sees the scene and answers again
+    attempts: int = 3  # multi-step: answers per rollout at most; the reward is the last one's
     num_generations: int = 16  # completions per prompt (the group)
     prompts_per_step: int = 1
     max_completion_length: int = 16  # tokens
@@ -44,6 +46,7 @@ class GRPORunConfig:
         one_of("task", self.task, tuple(task_names()))
         one_of("mode", self.mode, MODES)
         check_run(self)
+        in_range("attempts", self.attempts, 2 if self.mode == "multi-step" else 1, 64)
         in_range("num_generations", self.num_generations, 2, 1024)
         in_range("prompts_per_step", self.prompts_per_step, 1, 1024)
         in_range("max_completion_length", self.max_completion_length, 1, 8192)

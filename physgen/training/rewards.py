@@ -13,19 +13,23 @@ import functools
 import multiprocessing as mp
 import queue
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from physgen.cell.config import CellConfig
 
 
 @dataclass(frozen=True)
 class RewardJob:
-    """One completion to score: the scene (task, seed, split) and the model's text."""
+    """One completion to score: the scene (task, seed, split) and the model's text; with ``frame``,
+    the result carries the camera frame of the settled scene after the attempt (multi-step GRPO)."""
 
     task: str
     seed: int
     split: str
     text: str
+    frame: bool = False
 
     @property
     def scene(self) -> tuple[str, int, str]:
@@ -39,6 +43,7 @@ class RewardResult:
     reason: str  # the codec's reason code ("ok" when the answer parsed)
     seconds: float  # time to execute and judge it in the worker
     worker: int
+    frame: np.ndarray | None = field(default=None, repr=False, compare=False)  # when the job asked for it
 
 
 class SceneScorer:
@@ -66,7 +71,8 @@ class SceneScorer:
         _, task, inst, snapshot = self._scene
         self.cell.restore(snapshot)  # the first completion too: all start from the very same state
         rec = finish(self.cell, task, inst, job.text, self.oracles)
-        return RewardResult(rec.reward, rec.success, rec.reason, time.perf_counter() - t0, worker)
+        frame = self.cell.render() if job.frame else None
+        return RewardResult(rec.reward, rec.success, rec.reason, time.perf_counter() - t0, worker, frame)
 
     def close(self) -> None:
         self.oracles.close()

@@ -93,3 +93,40 @@ def test_grpo_on_the_graph_gets_the_pool_rewards(ros_context, tiny_model, tmp_pa
 
     assert curve("graph") == curve("pool")
     assert nodes[0].counts["judged"] == 4  # every completion executed and judged on the graph, once
+
+
+@pytest.mark.slow
+def test_multi_step_grpo_on_two_cells_gets_the_pool_rewards(ros_context, tiny_model, tmp_path):
+    """Two cell + executor pairs in their own namespaces (as on two machines) share the completions;
+    the frames after each attempt come from the cells' camera streams and equal the pool's renders."""
+    from physgen.training.grpo import train_grpo
+    from physgen.training.grpo_config import GRPORunConfig
+    from physgen_nodes.cell_node import CellNode
+    from physgen_nodes.executor_node import ExecutorNode
+    from physgen_nodes.grpo_node import GRPONode
+
+    run = {"task": "fall_direction", "steps": 2, "examples": 2, "num_generations": 4, "max_completion_length": 4,
+           "learning_rate": 1e-3, "save_steps": 10, "mode": "multi-step", "attempts": 3}
+    train_grpo(GRPORunConfig(model=str(tiny_model), out=tmp_path / "pool", reward_workers=0, **run), progress=False)
+
+    probe, got = _listen(ros_context, "training/done")
+    cells = [CellNode(context=ros_context, namespace=ns, parameter_overrides=_params(rate_hz=5.0)) for ns in "ab"]
+    nodes = [*cells, *(ExecutorNode(context=ros_context, namespace=ns) for ns in "ab"),
+             GRPONode(context=ros_context, parameter_overrides=_params(
+                 model=str(tiny_model), out=str(tmp_path / "graph"), environment="graph", cells=["a", "b"],
+                 exit_when_done=False, **run))]
+    ex = executor(ros_context, *nodes, probe, multi=True)
+    try:
+        assert spin_until(ex, lambda: bool(got["training/done"]), timeout=600)
+    finally:
+        ex.shutdown()
+        for n in (*nodes, probe):
+            n.destroy_node()
+    assert got["training/done"][0]["ok"], got["training/done"]
+
+    def curve(name):
+        return [(r["reward"], r["samples"], r["reasons"], r["attempts_mean"], r["loss"]) for r in
+                map(json.loads, (tmp_path / name / "log.jsonl").read_text().splitlines())]
+
+    assert curve("graph") == curve("pool")
+    assert all(c.counts["judged"] > 0 for c in cells)  # both cells did work
