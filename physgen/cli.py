@@ -117,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                                                                  "own cells (0: in the trainer's process)")
     t.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resume after a kill)")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (results repeat at a fixed count)")
+    t.add_argument("--vllm-server", default="", help="one-step: generate on this `trl vllm-serve` server, "
+                                                     "e.g. http://gpu-box:8000 (needs vllm installed)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train_grpo)
     t = tsub.add_parser("reward", help="the expected reward of models' sampling policies on a task (what GRPO "
@@ -351,7 +353,7 @@ def cmd_train_grpo(args) -> int:
         prompts_per_step=args.prompts_per_step, max_completion_length=args.max_completion_length,
         temperature=args.temperature, learning_rate=args.lr, beta=args.beta, lora=not args.full,
         lora_rank=args.lora_rank, reward_workers=args.reward_workers, save_steps=args.save_steps,
-        threads=args.threads)
+        threads=args.threads, vllm_server=args.vllm_server)
     final = train_grpo(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
     return 0

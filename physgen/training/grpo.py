@@ -15,12 +15,13 @@ the same reward curve.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import time
 from collections import Counter
 from pathlib import Path
 
-from physgen.config import to_dict
+from physgen.config import ConfigError, to_dict
 from physgen.training import datasets as tds
 from physgen.training.grpo_config import GRPORunConfig
 from physgen.training.rewards import RewardJob, RewardPool
@@ -124,6 +125,29 @@ def _log_callback(path: Path, reward: PhysicsReward, trainer_ref: list):
     return JsonLog()
 
 
+def trl_args(cfg: GRPORunConfig, progress: bool = True) -> dict:
+    """TRL ``GRPOConfig`` arguments of a run: float32 on CPU (bf16 on a GPU that has it), no gradient
+    checkpointing, the per-device batch counted in completions; generation on a vLLM server when
+    ``cfg.vllm_server`` is set."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    out = Path(cfg.out)
+    args = dict(
+        output_dir=str(out / "checkpoints"), max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=1, num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
+        learning_rate=cfg.learning_rate, beta=cfg.beta, logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, report_to=[],
+        disable_tqdm=not progress, dataloader_num_workers=0, use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False, gradient_checkpointing=False,
+        log_completions=False,
+    )
+    if cfg.vllm_server:
+        args.update(use_vllm=True, vllm_mode="server", vllm_server_base_url=cfg.vllm_server.rstrip("/"))
+    return args
+
+
 def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=None) -> Path | None:
     """Run (or resume) GRPO; returns the final model directory ``OUT/model`` (None when a callback
     stopped the run early). ``callbacks`` are extra
@@ -137,6 +161,8 @@ def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=N
     from physgen.policy.processor import load_processor
     from physgen.policy.recipes import resolve_model
 
+    if cfg.vllm_server and importlib.util.find_spec("vllm") is None:
+        raise ConfigError("vllm_server", cfg.vllm_server, "empty, or vllm installed here (pip install vllm)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "physgen_grpo.json").write_text(json.dumps(to_dict(cfg), indent=2))
@@ -152,17 +178,7 @@ def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=N
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
     peft_config = (LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                               target_modules="all-linear", task_type="CAUSAL_LM") if cfg.lora else None)
-    cuda = torch.cuda.is_available()
-    args = GRPOConfig(
-        output_dir=str(out / "checkpoints"), max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=1, num_generations=cfg.num_generations,
-        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
-        learning_rate=cfg.learning_rate, beta=cfg.beta, logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, report_to=[],
-        disable_tqdm=not progress, dataloader_num_workers=0, use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False, gradient_checkpointing=False,
-        log_completions=False,
-    )
+    args = GRPOConfig(**trl_args(cfg, progress))
     with contextlib.ExitStack() as stack:
         if scorer is None:
             scorer = stack.enter_context(RewardPool(cfg.reward_workers))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from physgen.config import in_range, one_of
+from physgen.config import in_range, one_of, require
 from physgen.training.sft_config import TRAIN_SEED_BASE, check_run
 
 MODES = ("one-step", "multi-step")
+_URL = re.compile(r"^https?://[^\s/]+(:\d+)?/?$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class GRPORunConfig:
     save_steps: int = 50
     logging_steps: int = 1
     threads: int = 1  # torch CPU threads; results repeat exactly only at a fixed count
+    vllm_server: str = ""  # one-step: generate on this TRL vLLM server (`trl vllm-serve`), e.g. http://gpu-box:8000
 
     def __post_init__(self) -> None:
         from physgen.tasks import task_names
@@ -54,6 +57,10 @@ class GRPORunConfig:
         in_range("beta", self.beta, 0.0, 100.0)
         in_range("reward_workers", self.reward_workers, 0, 256)
         in_range("threads", self.threads, 1, 1024)
+        require(not self.vllm_server or bool(_URL.match(self.vllm_server)), "vllm_server", self.vllm_server,
+                "empty, or a server's base URL such as http://host:8000")
+        require(not (self.vllm_server and self.mode == "multi-step"), "vllm_server", self.vllm_server,
+                "empty with mode multi-step (its rollouts generate with transformers)")
 
     @property
     def dataset_seeds(self) -> list[int]:

@@ -91,3 +91,24 @@ def test_a_killed_grpo_run_resumes_and_matches_an_uninterrupted_one(tiny_models,
     assert [r["step"] for r in resumed] == [r["step"] for r in whole] == list(range(1, 7))
     assert [(r["reward"], r["samples"]) for r in resumed] == [(r["reward"], r["samples"]) for r in whole]
     assert (killed / "model" / "model.safetensors").is_file()
+
+
+def test_a_vllm_server_goes_to_trl_and_is_checked_at_start(tmp_path):
+    from trl import GRPOConfig
+
+    from physgen.config import ConfigError
+    from physgen.training.grpo import train_grpo, trl_args
+
+    cfg = _config("m", tmp_path, 1, vllm_server="http://gpu-box:8000/")
+    args = GRPOConfig(**trl_args(cfg))
+    assert (args.use_vllm, args.vllm_mode, args.vllm_server_base_url) == (True, "server", "http://gpu-box:8000")
+    assert not GRPOConfig(**trl_args(_config("m", tmp_path, 1))).use_vllm
+    for bad in ({"vllm_server": "gpu-box"}, {"vllm_server": "http://gpu-box:8000", "mode": "multi-step"}):
+        with pytest.raises(ConfigError, match="vllm_server"):
+            _config("m", tmp_path, 1, **bad)
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:  # as on CPU machines: the run stops before any work
+        with pytest.raises(ConfigError, match="pip install vllm"):
+            train_grpo(cfg, progress=False)
+        assert not (tmp_path / "physgen_grpo.json").exists()
