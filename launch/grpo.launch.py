@@ -3,7 +3,7 @@
 every completion.
 
     ros2 launch physgen grpo.launch.py [task:=NAME] [model:=RECIPE|DIR] [out:=DIR] [steps:=N] \\
-        [environment:=pool|graph] [reward_workers:=N] [params_file:=FILE]
+        [environment:=pool|graph] [reward_workers:=N] [mode:=one-step|multi-step] [params_file:=FILE]
 
 Every node reads ``params_file`` (default: the installed ``config/grpo.yaml``); an argument left
 empty keeps the file's value, a given one overrides it (``environment`` empty: the file's
@@ -16,7 +16,12 @@ node gets ``sigterm_timeout`` seconds for that (default 600 here) before SIGTERM
 its episodes: the job resumes from its last saved checkpoint.
 
 Without ROS 2 launch, the same graph in one process: ``physgen bringup grpo`` with the same options
-(``--task``, ``--model``, ``--out``, ``--steps``, ``--environment``, ``--reward-workers``).
+(``--task``, ``--model``, ``--out``, ``--steps``, ``--environment``, ``--reward-workers``, ``--mode``).
+With ``cells`` in the parameter file the node drives several cell and executor pairs at once, each
+in its namespace, for example on another machine in the same ROS domain::
+
+    ros2 run physgen cell_node --ros-args -r __ns:=/lab_b --params-file cell_node.yaml
+    ros2 run physgen executor_node --ros-args -r __ns:=/lab_b
 """
 
 import yaml
@@ -45,6 +50,8 @@ OVERRIDES = {
                     (("grpo", "environment"),)),
     "reward_workers": ("environment pool: reward worker processes (0: in the trainer's process)", int,
                        (("grpo", "reward_workers"),)),
+    "mode": ("one-step (one answer per image) or multi-step (answers again after a failed attempt)", str,
+             (("grpo", "mode"),)),
 }
 
 

@@ -176,6 +176,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="grpo.environment: reward worker processes, or the cell and executor nodes (graph: "
                         "the grpo graph starts them too)")
     g.add_argument("--reward-workers", type=int, help="grpo.reward_workers (environment pool; 0: in-process)")
+    g.add_argument("--mode", choices=("one-step", "multi-step"), help="grpo.mode: one answer per image, or "
+                                                                      "answers again after a failed attempt")
     s.set_defaults(func=cmd_bringup)
 
     s = sub.add_parser("bag", help="rosbag2 (MCAP) bags written by the recorder node")
@@ -407,7 +409,7 @@ def cmd_bringup(args) -> int:
         "out_dir": str(args.out_dir) if args.out_dir is not None else None,
         "bag": str(args.bag) if args.bag is not None else None,
         "task": args.task, "out": str(args.out) if args.out is not None else None, "steps": args.steps,
-        "environment": args.environment, "reward_workers": args.reward_workers,
+        "environment": args.environment, "reward_workers": args.reward_workers, "mode": args.mode,
     }
     return run(args.graph, args.params, args.set, arguments, args.record)
 

@@ -83,6 +83,7 @@ LAUNCH_ARGUMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "steps": (("sft", "steps"), ("grpo", "steps")),
     "environment": (("grpo", "environment"),),
     "reward_workers": (("grpo", "reward_workers"),),
+    "mode": (("grpo", "mode"),),
 }
 WILDCARD = "/**"
 _WILDCARDS = ("/**", "/*")
