@@ -29,7 +29,9 @@ the arm picks and places the top block).
    same speed-up predicted without CPU-time noise: the in-process (n = 0) time of every completion,
    summed over the distinct jobs each worker got, plus the scene build and oracle once per worker; "others" =
    cores that OTHER processes used meanwhile (/proc/stat busy time minus ours, over wall). "arm/worker"
-   lists how many distinct completions with arm motion each worker got, per batch.
+   lists how many distinct completions with arm motion each worker got, per batch. Then, per task,
+   --batches batches of two groups of new scenes each (GRPO's --prompts-per-step 2) for 1, 2 and 4
+   workers: rewards/s and "x 1 worker", paired per batch.
 2. reward cost vs the physics-only limit - per completion, the pool's wall time with 1 worker (batch
    wall / group: messaging, scene build, oracle, arm, settle, judge) and in process (n = 0) against the
    physics-only limit of the same completions (bench_cell.py's approach): a physics-only cell
@@ -53,7 +55,8 @@ the arm picks and places the top block).
    run left out (warm-up); 2/1 ratios are medians of ratios paired by (round, step): the same seed gives
    the same completions in both runs ("same completions" checks the logged samples), so both score the
    same jobs. The tiny model's random weights mostly write unparseable text, so few completions move
-   the arm: the parse-failure rate is printed beside it.
+   the arm: the parse-failure rate is printed beside it. --grpo-mode multi-step times multi-step
+   rollouts instead (up to --grpo-attempts answers each; "answers executed per step" counts them).
 
 How: time.perf_counter; seeds are explicit (--seed); the 2-core goal for the pool is 2 workers >= 1.6x
 1 worker. Machines are shared: look at "others" and the load averages printed at the end before
@@ -348,7 +351,25 @@ def bench_task_rewards(task, pools: dict[int, RewardPool], cell: RobotCell, arm_
             else:
                 pool = pools[c]
                 runs[c].append(measured(lambda p=pool, b=b: p.score(b.jobs), pool.pids() if c else []))
-    return summarize_task(task, batches, runs, group)
+    out = summarize_task(task, batches, runs, group)
+    out["two_prompts"] = bench_two_prompts(task, pools, arm_cell, oracles, budget, group, seed)
+    return out
+
+
+def bench_two_prompts(task, pools: dict[int, RewardPool], arm_cell: RobotCell, oracles: Oracles, budget: Budget,
+                      group: int, seed: int) -> dict:
+    """Batches of two groups of new scenes (GRPO with --prompts-per-step 2), for 1, 2 and 4 workers."""
+    pooled = [n for n in WORKERS if n > 0]
+    wall: dict[int, list[float]] = {n: [] for n in pooled}
+    for k in range(budget.batches):
+        progress(f"rewards: {task.name} two-prompt batch {k + 1}/{budget.batches} ...")
+        pair = [make_batch(task, TRAIN_SEED_BASE + seed + 1000 + 2 * k + j, group, oracles, arm_cell, seed)
+                for j in (0, 1)]
+        jobs = pair[0].jobs + pair[1].jobs
+        for n in pooled if k % 2 == 0 else pooled[::-1]:
+            wall[n].append(measured(lambda p=pools[n], j=jobs: p.score(j), pools[n].pids())["wall"])
+    return {n: {"rewards_per_s": 2 * group / median(wall[n]), "x_vs_1_worker": paired_ratio(wall[1], wall[n])}
+            for n in pooled}
 
 
 def worker_cpus(run: dict, n: int) -> list[float]:
@@ -422,7 +443,7 @@ def summarize_task(task, batches: list[Batch], runs: dict, group: int) -> dict:
 
 
 # --- 3. train_grpo ---------------------------------------------------------------------------------
-def bench_grpo(task: str, budget: Budget, seed: int, tmp: Path) -> dict:
+def bench_grpo(task: str, budget: Budget, seed: int, tmp: Path, mode: str = "one-step", attempts: int = 3) -> dict:
     import json
 
     from physgen.policy.recipes import resolve_model
@@ -438,7 +459,8 @@ def bench_grpo(task: str, budget: Budget, seed: int, tmp: Path) -> dict:
 
     def config(workers: int, out: Path) -> GRPORunConfig:
         return GRPORunConfig(task=task, model=RECIPE, out=out, steps=budget.grpo_steps, seed=seed,
-                             examples=budget.grpo_steps, reward_workers=workers, save_steps=10 * budget.grpo_steps)
+                             examples=budget.grpo_steps, reward_workers=workers, save_steps=10 * budget.grpo_steps,
+                             mode=mode, attempts=attempts)
 
     progress(f"grpo: building the {task} prompt dataset ({budget.grpo_steps} scenes) ...")
     dataset = tmp / "grpo-dataset"
@@ -458,6 +480,7 @@ def bench_grpo(task: str, budget: Budget, seed: int, tmp: Path) -> dict:
                      "steps": steps})
     out = summarize_grpo(runs, task, build_s, budget)
     out["capacity"] = [before, capacity()]
+    out["mode"] = mode if mode == "one-step" else f"{mode}, up to {attempts} attempts"
     return out
 
 
@@ -477,6 +500,7 @@ def summarize_grpo(runs: list[dict], task: str, build_s: float, budget: Budget) 
             "reward": statistics.fmean(float(s["reward"]) for s in lines),
             "parse_failure_rate": statistics.fmean(float(s["parse_failure_rate"]) for s in lines),
             "completions_ok": sum(s.get("reasons", {}).get("ok", 0) for s in lines),
+            "answers": sum(sum(s.get("reasons", {}).values()) for s in lines),
             "steps_timed": len(lines),
             "train_grpo_wall_s": statistics.fmean(r["wall_s"] for r in runs if r["workers"] == w),
             "others_cores": median([r["others"] for r in runs if r["workers"] == w and r["others"] is not None]),
@@ -521,6 +545,10 @@ def report_rewards(r: dict, budget: Budget) -> list[str]:
                          f"{num(p['imbalance'], '.2f') if n > 1 else '':>7}{num(p['bound'], '.2f') if n > 1 else '':>7}"
                          f"{num(p['model'], '.2f') if n > 1 else '':>7}"
                          f"{num(p['others_cores'], '.2f'):>8}   {arm}")
+        two = t["two_prompts"]
+        lines.append(f"   {'':<15}two groups per batch (--prompts-per-step 2): " + ", ".join(
+            f"{n} worker{'s' if n > 1 else ''} {x['rewards_per_s']:.1f}/s ({x['x_vs_1_worker']:.2f}x)"
+            for n, x in two.items()))
         lines.append(f"   {'':<15}distinct completions per group {t['distinct_per_group']} of {g}, with arm motion "
                      f"{t['arm_motions_distinct']}; every pool gives the "
                      f"same rewards: {'yes' if t['pools_agree'] else 'NO'}; cores available before/after: "
@@ -558,8 +586,8 @@ def report_limit(r: dict, budget: Budget) -> list[str]:
 
 
 def report_grpo(g: dict) -> list[str]:
-    lines = [f"3. GRPO step time split  (train_grpo, {RECIPE}, task {g['task']}, 16 generations x 1 prompt, "
-             f"{g['steps']} steps per run, first step left out; runs in the order {g['order']})",
+    lines = [f"3. GRPO step time split  (train_grpo {g['mode']}, {RECIPE}, task {g['task']}, 16 generations x 1 "
+             f"prompt, {g['steps']} steps per run, first step left out; runs in the order {g['order']})",
              f"   {'reward_workers':<15}{'generation_s':>13}{'reward_s':>10}{'update_s':>10}{'step_time':>10}"
              f"{'reward':>8}{'parse fail':>11}{'ok compl':>9}{'steps':>6}{'run wall s':>11}{'others':>8}"]
     for w, x in g["workers"].items():
@@ -571,6 +599,8 @@ def report_grpo(g: dict) -> list[str]:
     ratios = "   ".join(f"{k} {v:.2f}x" for k, v in q.items())
     lines.append(f"   2 workers / 1 (median of {g['pairs']} step pairs): {ratios};  same completions in both: "
                  f"{'yes' if g['same_completions'] else 'NO'}")
+    lines.append("   answers executed per step: " + ", ".join(f"{w} workers {x['answers'] / x['steps_timed']:.1f}"
+                                                          for w, x in g["workers"].items()))
     lines.append(f"   ok compl = parseable completions (the rest skip the arm); model build {g['build_s']:.1f} s; "
                  "cores available before/after: " + "/".join(f"{c:.2f}" for c in g["capacity"]))
     return lines
@@ -584,7 +614,8 @@ def summary(res: dict) -> list[str]:
             out.append(f"   {name}: 2 workers {x:.2f}x of 1 worker (goal >= {GOAL}x: "
                        f"{'met' if x >= GOAL else 'NOT met'}), bound {t['pools'][2]['bound']:.2f}x, job-split model "
                        f"{t['pools'][2]['model']:.2f}x, "
-                       f"4 workers {t['pools'][4]['x_vs_1_worker']:.2f}x")
+                       f"4 workers {t['pools'][4]['x_vs_1_worker']:.2f}x; two prompts per batch: 2 workers "
+                       f"{t['two_prompts'][2]['x_vs_1_worker']:.2f}x")
         r = res["rewards"]
         out.append(f"   load average (1, 5, 15 min) before part 1 {r['load_before']}, after {r['load_after']}")
     group = ("on (CPU is shared per session first: a busy job of another session takes its share whatever its "
@@ -612,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", default="fall_direction,shift", help="tasks of parts 1-2, comma-separated")
     ap.add_argument("--grpo-task", default="shift", choices=task_names(), help="task of part 3 (default shift)")
     ap.add_argument("--grpo-steps", type=int, default=None, help="steps per train_grpo run (5; 3 with --quick)")
+    ap.add_argument("--grpo-mode", default="one-step", choices=("one-step", "multi-step"), help="part 3's GRPO mode")
+    ap.add_argument("--grpo-attempts", type=int, default=3, help="part 3, multi-step: answers per rollout at most")
     ap.add_argument("--grpo-rounds", type=int, default=None, help="rounds of (1, 2 worker) runs (2; 1 --quick)")
     ap.add_argument("--parts", default="1,3", help="parts to run: 1 (= parts 1 and 2) and/or 3 (default 1,3)")
     ap.add_argument("--seed", type=int, default=0, help="scene seeds, completion mix, GRPO seed (default 0)")
@@ -640,7 +673,8 @@ def main(argv: list[str] | None = None) -> int:
         if "1" in parts:
             results["rewards"] = bench_rewards(tasks, budget, args.group, args.seed)
         if "3" in parts:
-            results["grpo"] = bench_grpo(args.grpo_task, budget, args.seed, Path(tmpdir))
+            results["grpo"] = bench_grpo(args.grpo_task, budget, args.seed, Path(tmpdir), args.grpo_mode,
+                                         args.grpo_attempts)
     results["wall_s"] = time.perf_counter() - t0
 
     env = results["env"]

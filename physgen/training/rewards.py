@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import multiprocessing as mp
-import queue
+import multiprocessing.connection as mp_connection
+import pickle
 import time
 from dataclasses import dataclass, field
 
@@ -80,6 +81,8 @@ class SceneScorer:
 
 
 def _worker_main(wid: int, jobs, results, cell_config) -> None:
+    """A worker's loop: jobs from its own queue, results into its own pipe (a worker killed while it
+    writes can then only break its own channel, never block the others)."""
     scorer = SceneScorer(cell_config)
     try:
         while True:
@@ -88,9 +91,9 @@ def _worker_main(wid: int, jobs, results, cell_config) -> None:
                 return
             job_id, job = item
             try:
-                results.put((job_id, wid, scorer.score(job, wid), None))
+                results.send((job_id, wid, scorer.score(job, wid), None))
             except Exception as e:  # noqa: BLE001 - sent to the parent, which raises it
-                results.put((job_id, wid, None, f"{type(e).__name__}: {e}"))
+                results.send((job_id, wid, None, f"{type(e).__name__}: {e}"))
     finally:
         scorer.close()
 
@@ -110,18 +113,20 @@ class RewardPool:
         self.n, self.cell_config, self.poll_s, self.max_restarts = workers, cell_config, poll_s, max_restarts
         self.restarts = 0
         self._ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-        self._results = self._ctx.Queue()
         self._procs: list = [None] * workers
         self._queues: list = [None] * workers
+        self._pipes: list = [None] * workers  # the parent's reading end of each worker's result pipe
         self._local = SceneScorer(cell_config) if workers == 0 else None
         for w in range(workers):
             self._start(w)
 
     def _start(self, w: int) -> None:
         self._queues[w] = self._ctx.Queue()
-        self._procs[w] = self._ctx.Process(target=_worker_main, args=(w, self._queues[w], self._results,
-                                                                      self.cell_config), daemon=True)
+        self._pipes[w], sender = self._ctx.Pipe(duplex=False)
+        self._procs[w] = self._ctx.Process(target=_worker_main, args=(w, self._queues[w], sender, self.cell_config),
+                                           daemon=True)
         self._procs[w].start()
+        sender.close()  # the worker holds the only writing end: its death closes the pipe
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
@@ -144,28 +149,41 @@ class RewardPool:
                 self._queues[w].put((i, jobs[i]))
         done: dict[int, RewardResult] = {}
         while len(done) < len(jobs):
-            try:
-                job_id, w, result, error = self._results.get(timeout=self.poll_s)
-            except queue.Empty:
+            ready = mp_connection.wait(self._pipes, timeout=self.poll_s)
+            if not ready:
                 self._revive(inflight)
                 continue
-            if error is not None:
-                raise RewardError(f"scoring {jobs[job_id]} failed in worker {w}: {error}")
-            if job_id in done:  # a re-run of a job whose first result had already arrived
-                continue
-            done[job_id] = result
-            for box in inflight:
-                box.pop(job_id, None)
+            for pipe in ready:
+                if pipe not in self._pipes:  # its worker was replaced in this round
+                    continue
+                try:
+                    job_id, w, result, error = pipe.recv()
+                except (EOFError, OSError, pickle.UnpicklingError):  # its worker died, maybe mid-message
+                    self._revive(inflight, dead=self._pipes.index(pipe))
+                    continue
+                if error is not None:
+                    raise RewardError(f"scoring {jobs[job_id]} failed in worker {w}: {error}")
+                if job_id in done:  # a re-run of a job whose first result had already arrived
+                    continue
+                done[job_id] = result
+                for box in inflight:
+                    box.pop(job_id, None)
         return [done[i] for i in range(len(jobs))]
 
-    def _revive(self, inflight: list[dict[int, RewardJob]]) -> None:
+    def _revive(self, inflight: list[dict[int, RewardJob]], dead: int | None = None) -> None:
+        """Replace every worker that has died (and ``dead``, whose pipe broke) and send it its
+        unfinished jobs again."""
         for w, p in enumerate(self._procs):
-            if p.is_alive():
+            if p.is_alive() and w != dead:
                 continue
             if self.restarts >= self.max_restarts:
                 raise RewardError(f"reward worker {w} died (exit code {p.exitcode}) after {self.restarts} "
                                   "restarts; giving up")
             self.restarts += 1
+            if p.is_alive():
+                p.kill()
+            p.join(timeout=10)
+            self._pipes[w].close()
             self._start(w)
             for i, job in sorted(inflight[w].items()):
                 self._queues[w].put((i, job))
@@ -179,6 +197,8 @@ class RewardPool:
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
+        for pipe in self._pipes:
+            pipe.close()
 
     def __enter__(self) -> RewardPool:
         return self

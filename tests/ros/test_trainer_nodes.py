@@ -61,24 +61,23 @@ def test_sft_node_publishes_progress_and_stops_cleanly_on_shutdown(ros_context, 
     assert state["global_step"] == stopped
 
 
-@pytest.mark.slow
-def test_grpo_on_the_graph_gets_the_pool_rewards(ros_context, tiny_model, tmp_path):
+def _pool_and_graph(ctx, model, tmp_path, run: dict, namespaces: tuple[str, ...]) -> tuple[list, list, list]:
+    """The GRPO run ``run`` with the worker pool, then with the graph as its environment (a cell and an
+    executor node in each of ``namespaces``): (pool log, graph log, cell nodes)."""
     from physgen.training.grpo import train_grpo
     from physgen.training.grpo_config import GRPORunConfig
     from physgen_nodes.cell_node import CellNode
     from physgen_nodes.executor_node import ExecutorNode
     from physgen_nodes.grpo_node import GRPONode
 
-    run = {"task": "shift", "steps": 2, "examples": 2, "num_generations": 2, "max_completion_length": 4,
-           "learning_rate": 1e-3, "save_steps": 10}
-    train_grpo(GRPORunConfig(model=str(tiny_model), out=tmp_path / "pool", reward_workers=0, **run), progress=False)
-
-    probe, got = _listen(ros_context, "training/done")
-    nodes = [CellNode(context=ros_context, parameter_overrides=_params(rate_hz=2.0)), ExecutorNode(context=ros_context),
-             GRPONode(context=ros_context, parameter_overrides=_params(
-                 model=str(tiny_model), out=str(tmp_path / "graph"), environment="graph", exit_when_done=False,
-                 **run))]
-    ex = executor(ros_context, *nodes, probe, multi=True)
+    train_grpo(GRPORunConfig(model=str(model), out=tmp_path / "pool", reward_workers=0, **run), progress=False)
+    probe, got = _listen(ctx, "training/done")
+    cells = [CellNode(context=ctx, namespace=ns, parameter_overrides=_params(rate_hz=5.0)) for ns in namespaces]
+    nodes = [*cells, *(ExecutorNode(context=ctx, namespace=ns) for ns in namespaces),
+             GRPONode(context=ctx, parameter_overrides=_params(
+                 model=str(model), out=str(tmp_path / "graph"), environment="graph", cells=list(namespaces),
+                 exit_when_done=False, **run))]
+    ex = executor(ctx, *nodes, probe, multi=True)
     try:
         assert spin_until(ex, lambda: bool(got["training/done"]), timeout=600)
     finally:
@@ -86,47 +85,31 @@ def test_grpo_on_the_graph_gets_the_pool_rewards(ros_context, tiny_model, tmp_pa
         for n in (*nodes, probe):
             n.destroy_node()
     assert got["training/done"][0]["ok"], got["training/done"]
+    pool, graph = ([json.loads(ln) for ln in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+                   for name in ("pool", "graph"))
+    return pool, graph, cells
 
-    def curve(name):
-        return [(r["reward"], r["samples"], r["reasons"]) for r in
-                map(json.loads, (tmp_path / name / "log.jsonl").read_text().splitlines())]
 
-    assert curve("graph") == curve("pool")
-    assert nodes[0].counts["judged"] == 4  # every completion executed and judged on the graph, once
+def _curve(log: list[dict], *keys: str) -> list[tuple]:
+    return [tuple(r[k] for k in ("reward", "samples", "reasons", *keys)) for r in log]
+
+
+@pytest.mark.slow
+def test_grpo_on_the_graph_gets_the_pool_rewards(ros_context, tiny_model, tmp_path):
+    run = {"task": "shift", "steps": 2, "examples": 2, "num_generations": 2, "max_completion_length": 4,
+           "learning_rate": 1e-3, "save_steps": 10}
+    pool, graph, cells = _pool_and_graph(ros_context, tiny_model, tmp_path, run, ("",))
+    assert _curve(graph) == _curve(pool)
+    assert cells[0].counts["judged"] == 4  # every completion executed and judged on the graph, once
 
 
 @pytest.mark.slow
 def test_multi_step_grpo_on_two_cells_gets_the_pool_rewards(ros_context, tiny_model, tmp_path):
     """Two cell + executor pairs in their own namespaces (as on two machines) share the completions;
     the frames after each attempt come from the cells' camera streams and equal the pool's renders."""
-    from physgen.training.grpo import train_grpo
-    from physgen.training.grpo_config import GRPORunConfig
-    from physgen_nodes.cell_node import CellNode
-    from physgen_nodes.executor_node import ExecutorNode
-    from physgen_nodes.grpo_node import GRPONode
-
     run = {"task": "fall_direction", "steps": 2, "examples": 2, "num_generations": 4, "max_completion_length": 4,
            "learning_rate": 1e-3, "save_steps": 10, "mode": "multi-step", "attempts": 3}
-    train_grpo(GRPORunConfig(model=str(tiny_model), out=tmp_path / "pool", reward_workers=0, **run), progress=False)
-
-    probe, got = _listen(ros_context, "training/done")
-    cells = [CellNode(context=ros_context, namespace=ns, parameter_overrides=_params(rate_hz=5.0)) for ns in "ab"]
-    nodes = [*cells, *(ExecutorNode(context=ros_context, namespace=ns) for ns in "ab"),
-             GRPONode(context=ros_context, parameter_overrides=_params(
-                 model=str(tiny_model), out=str(tmp_path / "graph"), environment="graph", cells=["a", "b"],
-                 exit_when_done=False, **run))]
-    ex = executor(ros_context, *nodes, probe, multi=True)
-    try:
-        assert spin_until(ex, lambda: bool(got["training/done"]), timeout=600)
-    finally:
-        ex.shutdown()
-        for n in (*nodes, probe):
-            n.destroy_node()
-    assert got["training/done"][0]["ok"], got["training/done"]
-
-    def curve(name):
-        return [(r["reward"], r["samples"], r["reasons"], r["attempts_mean"], r["loss"]) for r in
-                map(json.loads, (tmp_path / name / "log.jsonl").read_text().splitlines())]
-
-    assert curve("graph") == curve("pool")
+    pool, graph, cells = _pool_and_graph(ros_context, tiny_model, tmp_path, run, ("a", "b"))
+    assert _curve(graph, "attempts_mean", "loss") == _curve(pool, "attempts_mean", "loss")
+    assert max(r["attempts_mean"] for r in pool) > 1  # later attempts, from the streamed frames, took part
     assert all(c.counts["judged"] > 0 for c in cells)  # both cells did work

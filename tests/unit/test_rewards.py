@@ -84,3 +84,34 @@ def test_jobs_are_split_by_cost_and_scenes_kept_together():
     two_scenes = [RewardJob("fall_direction", 100000 + k, "train", t) for k in range(2) for t in TEXTS]
     parts = _assign(two_scenes, 2)
     assert [{two_scenes[i].scene for i in ids} for ids in parts] == [{two_scenes[0].scene}, {two_scenes[5].scene}]
+
+
+def test_workers_killed_while_sending_never_block_the_others():
+    """Results come back whole when a worker is killed again and again, whatever it is doing (sending a
+    large result, a frame, included): the other keeps delivering, and every completion counts once."""
+    jobs = [RewardJob("fall_direction", 100000 + k, "train", t, frame=True) for k in range(6) for t in TEXTS]
+    with RewardPool(0) as pool:
+        reference = pool.score(jobs)
+    with RewardPool(2) as pool:
+        pool.score(jobs[:2])
+        stop = threading.Event()
+
+        def kill_repeatedly():
+            for _ in range(4):
+                if stop.wait(1.0):
+                    return
+                try:
+                    os.kill(pool.pids()[1], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+        killer = threading.Thread(target=kill_repeatedly)
+        killer.start()
+        try:
+            results = pool.score(jobs)
+        finally:
+            stop.set()
+            killer.join()
+        assert pool.restarts >= 1
+    assert [(r.reward, r.reason) for r in results] == [(r.reward, r.reason) for r in reference]
+    assert all((r.frame == ref.frame).all() for r, ref in zip(results, reference))
