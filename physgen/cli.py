@@ -131,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--split", choices=("train", "heldout"), default="train")
     t.add_argument("--samples", type=int, default=16, help="sampled answers per scene")
     t.add_argument("--temperature", type=float, default=1.0, help="0: one greedy answer per scene")
+    t.add_argument("--attempts", type=int, default=1, help="> 1: multi-step rollouts (the model sees the scene "
+                                                           "after a failed attempt and answers again)")
     t.add_argument("--reward-workers", type=int, default=1)
     t.add_argument("--seed", type=int, default=0, help="sampling seed")
     t.add_argument("--out", type=Path, help="write the results as JSON here")
@@ -366,7 +368,7 @@ def cmd_train_reward(args) -> int:
 
     cfg = PolicyRewardConfig(task=args.task, scenes=args.scenes, first_seed=args.first_seed, split=args.split,
                              samples=args.samples, temperature=args.temperature, seed=args.seed,
-                             reward_workers=args.reward_workers)
+                             reward_workers=args.reward_workers, attempts=args.attempts)
     results = compare(args.model, cfg)
     print(table(results))
     if args.out:

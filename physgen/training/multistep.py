@@ -72,12 +72,76 @@ def first_prompt_ids(processor, prompt: str, image) -> list[int]:
     return enc["input_ids"][0].tolist()
 
 
+def image_token_id(tokenizer) -> int | None:
+    """The id of the image placeholder token the processor expands (as TRL looks it up), or None."""
+    for candidate in ("<|image_pad|>", "<|image|>"):
+        tid = tokenizer.convert_tokens_to_ids(candidate)
+        if tid != tokenizer.unk_token_id:
+            return tid
+    return None
+
+
+def generate_turn(model, processor, seqs: list[list[int]], images: list[list], eos_ids: list[int],
+                  **generate_kwargs) -> list[list[int]]:
+    """One answer for each token sequence (up to and including its first EOS), its images in order."""
+    import torch
+    from trl.trainer.utils import pad
+
+    tok = processor.tokenizer
+    ids = pad([torch.tensor(s) for s in seqs], padding_value=tok.pad_token_id, padding_side="left")
+    attn = pad([torch.ones(len(s), dtype=torch.long) for s in seqs], padding_value=0, padding_side="left")
+    flat = [im for ims in images for im in ims]
+    inputs = {"input_ids": ids, "attention_mask": attn, **processor.image_processor(images=flat, return_tensors="pt"),
+              "mm_token_type_ids": (ids == image_token_id(tok)).long()}
+    inputs = {k: v.to(model.device) for k, v in inputs.items()}
+    with torch.no_grad():
+        out = model.generate(**inputs, **generate_kwargs)
+    answers = []
+    for row in out[:, ids.size(1):].cpu().tolist():
+        end = next((i + 1 for i, t in enumerate(row) if t in eos_ids), len(row))
+        answers.append(row[:end])
+    return answers
+
+
+def run_rollouts(rows: list[tuple[str, int, str, object]], attempts: int, generate, score, processor,
+                 eos_ids: list[int], split: str = "train") -> tuple[list[Rollout], list[list[int]]]:
+    """Multi-step rollouts of ``rows`` ((task, seed, prompt, first image) each): ``generate(seqs, images)``
+    answers token sequences, ``score(jobs)`` executes answers (a reward pool's ``score``). Returns the
+    rollouts and each one's first-prompt token ids."""
+    from PIL import Image
+
+    tok = processor.tokenizer
+    rollouts = [Rollout(source, int(seed), prompt, [image]) for source, seed, prompt, image in rows]
+    prompt_ids = [first_prompt_ids(processor, r.prompt, r.images[0]) for r in rollouts]
+    for attempt in range(1, attempts + 1):
+        active = [i for i, r in enumerate(rollouts) if not r.done(attempts)]
+        if not active:
+            break
+        new = generate([prompt_ids[i] + rollouts[i].ids for i in active], [rollouts[i].images for i in active])
+        last = attempt == attempts
+        for i, ids in zip(active, new):
+            rollouts[i].add(ids, own=True)
+            rollouts[i].answers.append(tok.decode(ids, skip_special_tokens=True))
+        results = score([RewardJob(rollouts[i].source, rollouts[i].seed, split, rollouts[i].answers[-1],
+                                   frame=not last) for i in active])
+        for i, ids, res in zip(active, new, results):
+            r = rollouts[i]
+            r.results.append(res)
+            if r.done(attempts):
+                continue
+            image = Image.fromarray(res.frame)
+            text = turn_suffix(processor, feedback(r.prompt, attempt + 1, attempts),
+                               ended=bool(ids) and ids[-1] in eos_ids)
+            r.add(processor(images=[[image]], text=[text], return_tensors="pt")["input_ids"][0].tolist(), own=False)
+            r.images.append(image)
+    return rollouts, prompt_ids
+
+
 def multistep_trainer(base):
     """A subclass of the GRPO trainer class ``base`` whose rollouts are multi-step conversations
     (``attempts`` and ``physics``, a :class:`~physgen.training.grpo.PhysicsReward`, are set on the
     instance)."""
     import torch
-    import transformers
     from trl.models import unwrap_model_for_generation
     from trl.trainer.utils import nanstd, pad, use_adapter
 
@@ -86,64 +150,26 @@ def multistep_trainer(base):
         physics = None
 
         def _generate_turn(self, seqs: list[list[int]], images: list[list]) -> list[list[int]]:
-            """One answer for each sequence (up to and including its first EOS), sampled as TRL samples."""
-            tok = self.processing_class.tokenizer
-            ids = pad([torch.tensor(s) for s in seqs], padding_value=tok.pad_token_id, padding_side="left")
-            attn = pad([torch.ones(len(s), dtype=torch.long) for s in seqs], padding_value=0, padding_side="left")
-            inputs = {"input_ids": ids, "attention_mask": attn, **self._pixels(images),
-                      "mm_token_type_ids": (ids == self._image_pad_token_id).long()}
-            inputs = transformers.Trainer._prepare_inputs(self, inputs)
+            """One answer per sequence from the model being trained, sampled as TRL samples."""
             with (unwrap_model_for_generation(
                     self.model_wrapped, self.accelerator, gather_deepspeed3_params=self.args.ds3_gather_for_generation,
                     generation_kwargs=self.generation_kwargs,
                     gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs) as model,
-                  torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False)):
-                out = model.generate(**inputs, generation_config=self.generation_config)
-            answers = []
-            for row in out[:, ids.size(1):].cpu().tolist():
-                end = next((i + 1 for i, t in enumerate(row) if t in self.eos_token_ids), len(row))
-                answers.append(row[:end])
-            return answers
+                  self._dist.summon_full_params(self.model_wrapped, recurse=False)):
+                return generate_turn(model, self.processing_class, seqs, images, self.eos_token_ids,
+                                     generation_config=self.generation_config)
 
         def _pixels(self, images: list[list]) -> dict:
             flat = [im for ims in images for im in ims]
             return dict(self.processing_class.image_processor(images=flat, return_tensors="pt"))
 
-        def _rollouts(self, inputs: list[dict]) -> tuple[list[Rollout], list[list[int]]]:
-            from PIL import Image
-
-            proc, tok = self.processing_class, self.processing_class.tokenizer
-            rollouts = [Rollout(str(x["source"]), int(x["seed"]), _text(x["prompt"]), [x["image"]]) for x in inputs]
-            prompt_ids = [first_prompt_ids(proc, r.prompt, r.images[0]) for r in rollouts]
-            for attempt in range(1, self.attempts + 1):
-                active = [i for i, r in enumerate(rollouts) if not r.done(self.attempts)]
-                if not active:
-                    break
-                new = self._generate_turn([prompt_ids[i] + rollouts[i].ids for i in active],
-                                          [rollouts[i].images for i in active])
-                last = attempt == self.attempts
-                for i, ids in zip(active, new):
-                    rollouts[i].add(ids, own=True)
-                    rollouts[i].answers.append(tok.decode(ids, skip_special_tokens=True))
-                results = self.physics.score([RewardJob(rollouts[i].source, rollouts[i].seed, "train",
-                                                        rollouts[i].answers[-1], frame=not last) for i in active])
-                for i, ids, res in zip(active, new, results):
-                    r = rollouts[i]
-                    r.results.append(res)
-                    if r.done(self.attempts):
-                        continue
-                    image = Image.fromarray(res.frame)
-                    text = turn_suffix(proc, feedback(r.prompt, attempt + 1, self.attempts),
-                                       ended=bool(ids) and ids[-1] in self.eos_token_ids)
-                    r.add(proc(images=[[image]], text=[text], return_tensors="pt")["input_ids"][0].tolist(), own=False)
-                    r.images.append(image)
-            return rollouts, prompt_ids
-
         def _generate_and_score_completions(self, inputs):
             device = self.accelerator.device
             mode = "train" if self.model.training else "eval"
             tok = self.processing_class.tokenizer
-            rollouts, prompt_list = self._rollouts(inputs)
+            rows = [(str(x["source"]), int(x["seed"]), _text(x["prompt"]), x["image"]) for x in inputs]
+            rollouts, prompt_list = run_rollouts(rows, self.attempts, self._generate_turn, self.physics.score,
+                                                 self.processing_class, self.eos_token_ids)
             prompt_ids = pad([torch.tensor(p) for p in prompt_list], padding_value=tok.pad_token_id,
                              padding_side="left").to(device)
             prompt_mask = pad([torch.ones(len(p), dtype=torch.long) for p in prompt_list], padding_value=0,

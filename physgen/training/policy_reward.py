@@ -1,4 +1,5 @@
-"""The expected reward of a model's sampling policy on a task, the quantity GRPO maximizes.
+"""The expected reward of a model's sampling policy on a task, the quantity GRPO maximizes (with
+``attempts`` > 1, of its multi-step rollouts: the reward of each rollout's last answer).
 
 Each scene's frame is answered ``samples`` times at ``temperature`` (or once, greedily, at
 temperature 0); every answer is executed in the cell and rewarded by the task, exactly as in
@@ -26,6 +27,8 @@ class PolicyRewardConfig:
     temperature: float = 1.0  # 0: greedy, one answer per scene
     seed: int = 0  # sampling seed
     reward_workers: int = 1
+    attempts: int = 1  # > 1: multi-step rollouts (physgen.training.multistep), scored by their last answer
+    max_new_tokens: int = 16
 
     def __post_init__(self) -> None:
         from physgen.tasks import task_names
@@ -38,6 +41,8 @@ class PolicyRewardConfig:
         in_range("temperature", self.temperature, 0.0, 10.0)
         in_range("seed", self.seed, 0, 2**32 - 1)
         in_range("reward_workers", self.reward_workers, 0, 256)
+        in_range("attempts", self.attempts, 1, 64)
+        in_range("max_new_tokens", self.max_new_tokens, 1, 4096)
 
     @property
     def greedy(self) -> bool:
@@ -52,8 +57,9 @@ class PolicyRewardConfig:
 class ModelReward:
     model: str
     scene_rewards: list[float]  # mean reward per scene, in seed order
-    success_rate: float  # over all answers
+    success_rate: float  # over all rollouts (their last answers)
     parse_failure_rate: float
+    first_success_rate: float  # of the first answers (= success_rate with one attempt)
 
     @property
     def mean(self) -> tuple[float, float, float]:
@@ -67,7 +73,8 @@ class ModelReward:
     def to_dict(self) -> dict:
         m, lo, hi = self.mean
         return {"model": self.model, "mean_reward": m, "interval": [lo, hi], "success_rate": self.success_rate,
-                "parse_failure_rate": self.parse_failure_rate, "scene_rewards": self.scene_rewards}
+                "parse_failure_rate": self.parse_failure_rate, "first_success_rate": self.first_success_rate,
+                "scene_rewards": self.scene_rewards}
 
 
 def observations(cfg: PolicyRewardConfig, progress=None) -> list:
@@ -89,26 +96,60 @@ def observations(cfg: PolicyRewardConfig, progress=None) -> list:
 
 
 def model_reward(model: str, cfg: PolicyRewardConfig, obs: list, pool: RewardPool, progress=None) -> ModelReward:
-    """Answer every observation ``cfg.answers_per_scene`` times with ``model`` and score each answer."""
+    """Answer every observation ``cfg.answers_per_scene`` times with ``model`` (in multi-step rollouts
+    when ``cfg.attempts`` > 1) and score each answer."""
     from physgen.policy.vlm import TransformersPolicy, VLMConfig
 
     k = cfg.answers_per_scene
     policy = TransformersPolicy(VLMConfig(model=model, do_sample=not cfg.greedy, temperature=cfg.temperature or 1.0,
-                                          seed=cfg.seed, batch_size=k))
-    scene_rewards, successes, failures = [], 0, 0
+                                          seed=cfg.seed, batch_size=k, max_new_tokens=cfg.max_new_tokens))
+    rollout = _multistep(policy, cfg, pool) if cfg.attempts > 1 else None
+    scene_rewards, finals, firsts = [], [], []
     try:
         for o in obs:
-            texts = policy.act_batch([o] * k)
-            results = pool.score([RewardJob(cfg.task, o.seed, cfg.split, t) for t in texts])
+            if rollout is None:
+                texts = policy.act_batch([o] * k)
+                results = pool.score([RewardJob(cfg.task, o.seed, cfg.split, t) for t in texts])
+                first = results
+            else:
+                results, first = rollout(o, k)
             scene_rewards.append(sum(r.reward for r in results) / k)
-            successes += sum(r.success for r in results)
-            failures += sum(r.reason != "ok" for r in results)
+            finals += results
+            firsts += first
             if progress is not None:
                 progress(1)
     finally:
         policy.close()
-    n = k * len(obs)
-    return ModelReward(model, scene_rewards, successes / n, failures / n)
+    n = len(finals)
+    return ModelReward(model, scene_rewards, sum(r.success for r in finals) / n,
+                       sum(r.reason != "ok" for r in finals) / n, sum(r.success for r in firsts) / n)
+
+
+def _multistep(policy, cfg: PolicyRewardConfig, pool: RewardPool):
+    """``rollout(observation, k)`` -> (last results, first results) of k multi-step rollouts."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from physgen.training.multistep import generate_turn, run_rollouts
+
+    tok = policy.processor.tokenizer
+    eos = policy.model.generation_config.eos_token_id
+    eos_ids = sorted({tok.eos_token_id, *(eos if isinstance(eos, list) else [eos] if eos is not None else [])})
+    kwargs = dict(max_new_tokens=cfg.max_new_tokens, do_sample=not cfg.greedy)
+    if not cfg.greedy:
+        kwargs.update(temperature=cfg.temperature, top_p=1.0, top_k=0)
+
+    def generate(seqs, images):
+        return generate_turn(policy.model, policy.processor, seqs, images, eos_ids, **kwargs)
+
+    def rollout(o, k: int):
+        torch.manual_seed(int(np.random.SeedSequence([cfg.seed, o.seed]).generate_state(1)[0]))
+        rows = [(cfg.task, o.seed, o.prompt, Image.fromarray(o.image))] * k
+        rolls, _ = run_rollouts(rows, cfg.attempts, generate, pool.score, policy.processor, eos_ids, cfg.split)
+        return [r.results[-1] for r in rolls], [r.results[0] for r in rolls]
+
+    return rollout
 
 
 def compare(models: list[str], cfg: PolicyRewardConfig, progress: bool = True) -> list[ModelReward]:
@@ -127,11 +168,11 @@ def compare(models: list[str], cfg: PolicyRewardConfig, progress: bool = True) -
 
 def table(results: list[ModelReward]) -> str:
     """Markdown: each model's mean reward and interval, rates, and its paired difference to the first."""
-    lines = ["| model | mean reward [95% CI] | success | parse failures | vs first [95% CI] |",
-             "|---|---|---|---|---|"]
+    lines = ["| model | mean reward [95% CI] | success | first-answer success | parse failures | vs first [95% CI] |",
+             "|---|---|---|---|---|---|"]
     for i, r in enumerate(results):
         m, lo, hi = r.mean
         diff = "" if i == 0 else "{:+.3f} [{:+.3f}, {:+.3f}]".format(*r.difference(results[0]))
         lines.append(f"| {r.model} | {m:.3f} [{lo:.3f}, {hi:.3f}] | {r.success_rate:.1%} | "
-                     f"{r.parse_failure_rate:.1%} | {diff} |")
+                     f"{r.first_success_rate:.1%} | {r.parse_failure_rate:.1%} | {diff} |")
     return "\n".join(lines)

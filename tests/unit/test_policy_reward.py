@@ -31,3 +31,6 @@ def test_the_same_model_twice_differs_by_exactly_nothing(tiny_models):
     greedy = compare([model], PolicyRewardConfig(task="fall_direction", scenes=2, temperature=0.0,
                                                  reward_workers=0), progress=False)[0]
     assert len(greedy.scene_rewards) == 2
+    multi = compare([model], PolicyRewardConfig(task="fall_direction", scenes=2, samples=2, attempts=3,
+                                                reward_workers=0), progress=False)[0]
+    assert multi.first_success_rate <= multi.success_rate  # later attempts can only add successes

@@ -4,6 +4,7 @@ counting a completion."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -100,10 +101,8 @@ def test_workers_killed_while_sending_never_block_the_others():
             for _ in range(4):
                 if stop.wait(1.0):
                     return
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pool.pids()[1], signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
         killer = threading.Thread(target=kill_repeatedly)
         killer.start()
