@@ -162,3 +162,11 @@ def test_every_launch_argument_belongs_to_some_graph():
     from physgen_nodes.bringup import LAUNCH_ARGUMENTS
 
     assert set(LAUNCH_ARGUMENTS) == {arg for graph in GRAPHS for arg in graph_arguments(graph)}
+
+
+@pytest.mark.parametrize("name, kind", [("deepspeed_zero2", "DEEPSPEED"), ("fsdp", "FSDP")])
+def test_the_example_accelerate_configs_load(name, kind):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    cfg = load_config_from_file(str(ROOT / "config" / "accelerate" / f"{name}.yaml"))
+    assert cfg.distributed_type.name == kind and cfg.num_processes == 8 and not cfg.use_cpu
