@@ -192,6 +192,20 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("bag", type=Path)
     b.set_defaults(func=cmd_bag_repair)
 
+    s = sub.add_parser("eval", help="policies on the identical scenes of every task: one record per episode "
+                                    "(resumable), then the report")
+    s.add_argument("--policy", action="append", required=True, metavar="[LABEL=]KIND[:MODEL]",
+                   help="repeatable: expert, chance or vlm:MODEL (a model directory or recipe), optionally "
+                        "LABEL= first, e.g. sft_fd=vlm:runs/sft_fd/model")
+    s.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
+    s.add_argument("--episodes", type=int, default=20, help="episodes per task and policy")
+    s.add_argument("--seed", type=int, default=0, help="first scene seed (seeds SEED, SEED+1, ...)")
+    s.add_argument("--split", choices=("train", "heldout"), default="train")
+    s.add_argument("--out", type=Path, required=True,
+                   help="run directory: episodes.jsonl (started again, the run resumes there) and the report")
+    _cell_arg(s)
+    s.set_defaults(func=cmd_eval)
+
     s = sub.add_parser("run", help="the main job: expert and chance over the whole suite, with a report")
     s.add_argument("--policy", action="append", choices=POLICIES,
                    help="repeatable; default: expert and chance, and vlm when --model is given")
@@ -428,6 +442,31 @@ def cmd_bag_repair(args) -> int:
 
     result = repair(args.bag)
     print(json.dumps(result, indent=2, default=str) if result is not None else f"repaired {args.bag}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from physgen.evaluation.report import summarize, table, write_report
+    from physgen.evaluation.run import PolicySpec, evaluate_resumable
+
+    _positive("episodes", args.episodes)
+    specs = [PolicySpec.parse(p) for p in args.policy]
+    tasks = _task_list(args.tasks)
+    cell_config = _cell_config(args)
+    t0 = time.perf_counter()
+    bar = _progress(len(specs) * len(tasks) * args.episodes, "episodes")
+    try:
+        records = evaluate_resumable(specs, tasks, args.episodes, args.seed, args.split, args.out, cell_config,
+                                     lambda _r: bar.update(1))
+    finally:
+        bar.close()
+    meta = {"command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "tasks": tasks,
+            "splits": [args.split], "policies": [to_dict(s) for s in specs], "seed": args.seed,
+            "episodes": args.episodes, "physics": records[0]["physics"] if records else {},
+            "cell_config": to_dict(cell_config), "wall_time_s": round(time.perf_counter() - t0, 1)}
+    write_report(args.out, records, meta)
+    print(table(summarize(records)))
+    print(f"episodes: {args.out / 'episodes.jsonl'}\nreport: {args.out / 'report.md'}")
     return 0
 
 

@@ -1,0 +1,161 @@
+"""``physgen eval``: named policies on the identical scenes of every task, one record per episode,
+resumable.
+
+Each record (``EpisodeRecord.to_dict()``) also carries ``model`` (the policy's description) and
+``fingerprint``: a hash of everything that decides the episode besides its (task, seed, split): the
+policy's description, the cell's config and the physics settings. Records are appended to
+``OUT/episodes.jsonl`` as episodes finish, each line flushed and synced; a run started again with the
+same arguments skips the episodes already there (a line cut by a kill is dropped and run again), so a
+killed run finishes with the same records as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from physgen.cell.cell import RobotCell
+from physgen.cell.config import CellConfig
+from physgen.config import ConfigError, one_of, require, to_dict
+from physgen.evaluation.episode import run_episode
+from physgen.evaluation.report import _json_default
+from physgen.evaluation.suite import episode_seeds
+from physgen.policy.factory import POLICIES
+from physgen.tasks import load_task
+from physgen.tasks.oracle import Oracles
+
+EPISODES = "episodes.jsonl"
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A policy as the command line names it: ``expert``, ``chance``, ``vlm:MODEL``, each optionally
+    ``LABEL=`` first (the label is its row in records and matrices; default: the kind, or the
+    model directory's run name for ``vlm``)."""
+
+    label: str
+    kind: str
+    model: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PolicySpec:
+        label, _, body = text.rpartition("=") if "=" in text else ("", "", text)
+        kind, _, model = body.partition(":")
+        one_of("policy", kind, POLICIES)
+        require(kind != "vlm" or bool(model), "policy", text, "vlm:MODEL (a model directory or recipe name)")
+        require(kind == "vlm" or not model, "policy", text, f"{kind} without a model")
+        if not label:
+            label = kind if kind != "vlm" else _run_name(model)
+        require(bool(label.strip()) and "," not in label, "policy", text, "a label without commas")
+        return cls(label.strip(), kind, model or None)
+
+
+def _run_name(model: str) -> str:
+    """``runs/sft_fd/model`` -> ``sft_fd``; a recipe name stays itself."""
+    p = Path(model)
+    return p.parent.name if p.name == "model" and p.parent.name else p.name
+
+
+def make(spec: PolicySpec, seed: int, oracles: Oracles):
+    """The policy of ``spec``, named by its label."""
+    if spec.kind == "vlm":
+        from physgen.policy.recipes import resolve_model
+        from physgen.policy.vlm import TransformersPolicy, VLMConfig
+
+        return TransformersPolicy(VLMConfig(model=str(resolve_model(spec.model)), name=spec.label, seed=seed))
+    from physgen.policy.factory import make_policy
+
+    policy = make_policy(spec.kind, seed, None, oracles)
+    policy.name = spec.label
+    return policy
+
+
+def fingerprint(description: dict, cell: dict, physics: dict) -> str:
+    """A short hash of what decides an episode besides its scene."""
+    doc = json.dumps({"policy": description, "cell": cell, "physics": physics}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
+def key(record: dict) -> tuple[str, str, str, int]:
+    return record["policy"], record["task"], record["split"], int(record["seed"])
+
+
+class EpisodeFile:
+    """``episodes.jsonl`` as an append-only log that survives a kill: complete lines are records, a
+    cut last line is removed on open."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records = self._read()
+
+    def _read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1  # everything after the last newline was cut by a kill
+        records = []
+        for n, line in enumerate(data[:end].splitlines(), 1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ConfigError("out", str(self.path), f"a readable episodes.jsonl (line {n}: {e})") from e
+        if end < len(data):
+            with self.path.open("r+b") as f:
+                f.truncate(end)
+        return records
+
+    def append(self, record: dict) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record, default=_json_default) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.records.append(record)
+
+
+def evaluate_resumable(specs: list[PolicySpec], tasks: list[str], episodes: int, seed: int, split: str,
+                       out: Path, cell_config: CellConfig | None = None,
+                       on_episode: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run every policy of ``specs`` on every task for the same seeds, skipping the episodes
+    ``OUT/episodes.jsonl`` already holds (``on_episode`` sees those too); returns all the run's records
+    in a fixed order (task, seed, policy). A record of the same episode with another fingerprint is an
+    error: a different configuration belongs in another directory."""
+    labels = [s.label for s in specs]
+    require(len(set(labels)) == len(labels), "policy", labels, "distinct labels (LABEL=... to tell them apart)")
+    cell_config = cell_config or CellConfig()
+    log = EpisodeFile(Path(out) / EPISODES)
+    done = {key(r): r for r in log.records}
+    oracles = Oracles(cell_config.physics)
+    policies = [make(s, seed, oracles) for s in specs]
+    try:
+        with RobotCell(cell_config) as cell:
+            physics = cell.physics_record()
+            prints = {p.name: fingerprint(p.describe(), to_dict(cell_config), physics) for p in policies}
+            for name, r in done.items():
+                if name[0] in prints and r.get("fingerprint") != prints[name[0]]:
+                    raise ConfigError("out", str(out), f"a directory without episodes of another configuration "
+                                                       f"({name} has fingerprint {r.get('fingerprint')}, this run "
+                                                       f"{prints[name[0]]})")
+            for name in tasks:
+                task = load_task(name)
+                for s in episode_seeds(seed, episodes):
+                    for policy in policies:
+                        if (policy.name, name, split, s) in done:
+                            if on_episode is not None:
+                                on_episode(done[(policy.name, name, split, s)])
+                            continue
+                        rec = run_episode(cell, task, s, split, policy, oracles).to_dict()
+                        rec.update(model=policy.describe(), fingerprint=prints[policy.name])
+                        log.append(rec)
+                        done[key(rec)] = rec
+                        if on_episode is not None:
+                            on_episode(rec)
+    finally:
+        for p in policies:
+            p.close()
+        oracles.close()
+    return [done[(p, t, split, s)] for t in tasks for s in episode_seeds(seed, episodes) for p in labels]

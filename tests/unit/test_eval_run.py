@@ -1,0 +1,77 @@
+"""`physgen eval`: named policies, one record per episode with its fingerprint, and a killed run that
+resumes to the same records as an uninterrupted one, without running an episode twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_policies_are_named_on_the_command_line():
+    from physgen.config import ConfigError
+    from physgen.evaluation.run import PolicySpec
+
+    assert PolicySpec.parse("expert") == PolicySpec("expert", "expert", None)
+    assert PolicySpec.parse("vlm:runs/sft_fd/model") == PolicySpec("sft_fd", "vlm", "runs/sft_fd/model")
+    assert PolicySpec.parse("base=vlm:tiny-qwen2-vl") == PolicySpec("base", "vlm", "tiny-qwen2-vl")
+    for bad in ("oracle", "vlm", "expert:runs/m", "a,b=chance"):
+        with pytest.raises(ConfigError, match="policy"):
+            PolicySpec.parse(bad)
+
+
+def _cmd(out: Path, *policies: str) -> list[str]:
+    return [sys.executable, "-m", "physgen.cli", "eval", *(a for p in policies for a in ("--policy", p)),
+            "--tasks", "fall_direction,stability", "--episodes", "6", "--seed", "3", "--out", str(out)]
+
+
+def _records(out: Path) -> list[dict]:
+    rows = [json.loads(ln) for ln in (out / "episodes.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "latency"} for r in rows]
+
+
+@pytest.mark.slow
+def test_a_killed_eval_resumes_to_the_same_records(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(_cmd(tmp_path / "whole", "expert", "chance"), check=True, env=env, capture_output=True,
+                   timeout=600)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(killed, "expert", "chance"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    log = killed / "episodes.jsonl"
+    deadline = time.monotonic() + 300
+    while not (log.is_file() and log.read_text().count("\n") >= 5):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it was killed"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = log.read_text().count("\n")
+    assert 5 <= written < 24
+    with log.open("a") as f:
+        f.write('{"version": 1, "task": "fall_dir')  # a line the kill cut short
+    done = subprocess.run(_cmd(killed, "expert", "chance"), check=True, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert "episodes" in done.stdout
+    whole, resumed = _records(tmp_path / "whole"), _records(killed)
+    assert len(resumed) == 24 and resumed == whole
+    assert all(r["fingerprint"] and r["model"]["name"] == r["policy"] for r in resumed)
+    report = json.loads((killed / "report.json").read_text())
+    assert sum(row["episodes"] for row in report["results"]) == 24
+
+
+def test_another_configuration_is_refused_in_the_same_directory(tmp_path):
+    from physgen.config import ConfigError
+    from physgen.evaluation.run import PolicySpec, evaluate_resumable
+
+    evaluate_resumable([PolicySpec.parse("x=chance")], ["stability"], 1, 0, "train", tmp_path)
+    assert len(evaluate_resumable([PolicySpec.parse("x=chance")], ["stability"], 2, 0, "train", tmp_path)) == 2
+    with pytest.raises(ConfigError, match="another configuration"):
+        evaluate_resumable([PolicySpec.parse("x=expert")], ["stability"], 2, 0, "train", tmp_path)
