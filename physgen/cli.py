@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from physgen.config import ConfigError, build, load_yaml, to_dict
+from physgen.config import ConfigError, build, load_yaml, one_of, to_dict
 from physgen.policy.factory import POLICIES, make_policy
 
 VLM_ONLY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
@@ -200,9 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
     s.add_argument("--episodes", type=int, default=20, help="episodes per task and policy")
     s.add_argument("--seed", type=int, default=0, help="first scene seed (seeds SEED, SEED+1, ...)")
-    s.add_argument("--split", choices=("train", "heldout"), default="train")
+    s.add_argument("--splits", default="train,heldout", help="train and/or heldout, comma-separated")
+    s.add_argument("--base", help="the label the transfer matrix compares every other row with, scene by "
+                                  "scene (default: the first policy)")
     s.add_argument("--out", type=Path, required=True,
-                   help="run directory: episodes.jsonl (started again, the run resumes there) and the report")
+                   help="run directory: episodes.jsonl (started again, the run resumes there), the report and "
+                        "the transfer matrix (matrix.csv, matrix.json)")
     _cell_arg(s)
     s.set_defaults(func=cmd_eval)
 
@@ -446,28 +449,47 @@ def cmd_bag_repair(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from physgen.evaluation.report import summarize, table, write_report
+    from physgen.evaluation.matrix import transfer_matrix
+    from physgen.evaluation.report import write_report
     from physgen.evaluation.run import PolicySpec, evaluate_resumable
 
     _positive("episodes", args.episodes)
     specs = [PolicySpec.parse(p) for p in args.policy]
+    labels = [s.label for s in specs]
+    base = args.base or labels[0]
+    one_of("base", base, tuple(labels))
     tasks = _task_list(args.tasks)
+    splits = _splits(args.splits)
     cell_config = _cell_config(args)
     t0 = time.perf_counter()
-    bar = _progress(len(specs) * len(tasks) * args.episodes, "episodes")
+    bar = _progress(len(specs) * len(tasks) * len(splits) * args.episodes, "episodes")
+    records = []
     try:
-        records = evaluate_resumable(specs, tasks, args.episodes, args.seed, args.split, args.out, cell_config,
-                                     lambda _r: bar.update(1))
+        for split in splits:
+            records += evaluate_resumable(specs, tasks, args.episodes, args.seed, split, args.out, cell_config,
+                                          lambda _r: bar.update(1))
     finally:
         bar.close()
     meta = {"command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "tasks": tasks,
-            "splits": [args.split], "policies": [to_dict(s) for s in specs], "seed": args.seed,
+            "splits": splits, "policies": [to_dict(s) for s in specs], "seed": args.seed,
             "episodes": args.episodes, "physics": records[0]["physics"] if records else {},
             "cell_config": to_dict(cell_config), "wall_time_s": round(time.perf_counter() - t0, 1)}
     write_report(args.out, records, meta)
-    print(table(summarize(records)))
-    print(f"episodes: {args.out / 'episodes.jsonl'}\nreport: {args.out / 'report.md'}")
+    matrix = transfer_matrix(records, base=base, rows=labels)
+    matrix.write_csv(args.out / "matrix.csv")
+    (args.out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2))
+    print(matrix.table())
+    print(f"episodes: {args.out / 'episodes.jsonl'}\nreport: {args.out / 'report.md'}\n"
+          f"matrix: {args.out / 'matrix.csv'}")
     return 0
+
+
+def _splits(text: str) -> list[str]:
+    splits = [s.strip() for s in text.split(",") if s.strip()]
+    for s in splits:
+        if s not in ("train", "heldout"):
+            raise ConfigError("splits", s, "train and/or heldout")
+    return splits
 
 
 def cmd_run(args) -> int:
@@ -478,10 +500,7 @@ def cmd_run(args) -> int:
 
     _positive("episodes", args.episodes)
     tasks = _task_list(args.tasks)
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    for s in splits:
-        if s not in ("train", "heldout"):
-            raise ConfigError("splits", s, "train and/or heldout")
+    splits = _splits(args.splits)
     policies_named = args.policy or ["expert", "chance", *(["vlm"] if args.model else [])]
     cell_config = _cell_config(args)
     out = args.out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")

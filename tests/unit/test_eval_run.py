@@ -30,7 +30,8 @@ def test_policies_are_named_on_the_command_line():
 
 def _cmd(out: Path, *policies: str) -> list[str]:
     return [sys.executable, "-m", "physgen.cli", "eval", *(a for p in policies for a in ("--policy", p)),
-            "--tasks", "fall_direction,stability", "--episodes", "6", "--seed", "3", "--out", str(out)]
+            "--tasks", "fall_direction,stability", "--episodes", "6", "--seed", "3", "--splits", "train",
+            "--out", str(out)]
 
 
 def _records(out: Path) -> list[dict]:
@@ -59,7 +60,7 @@ def test_a_killed_eval_resumes_to_the_same_records(tmp_path):
         f.write('{"version": 1, "task": "fall_dir')  # a line the kill cut short
     done = subprocess.run(_cmd(killed, "expert", "chance"), check=True, env=env, capture_output=True, text=True,
                           timeout=600)
-    assert "episodes" in done.stdout
+    assert "matrix" in done.stdout
     whole, resumed = _records(tmp_path / "whole"), _records(killed)
     assert len(resumed) == 24 and resumed == whole
     assert all(r["fingerprint"] and r["model"]["name"] == r["policy"] for r in resumed)
@@ -75,3 +76,21 @@ def test_another_configuration_is_refused_in_the_same_directory(tmp_path):
     assert len(evaluate_resumable([PolicySpec.parse("x=chance")], ["stability"], 2, 0, "train", tmp_path)) == 2
     with pytest.raises(ConfigError, match="another configuration"):
         evaluate_resumable([PolicySpec.parse("x=expert")], ["stability"], 2, 0, "train", tmp_path)
+
+
+def test_the_matrix_compares_rows_scene_by_scene():
+    from physgen.evaluation.matrix import transfer_matrix
+
+    def rec(policy, split, seed, success, reason="ok"):
+        return {"policy": policy, "task": "shift", "split": split, "seed": seed, "success": success,
+                "reward": float(success), "reason": reason}
+
+    records = [rec("base", "train", s, s % 2 == 0) for s in range(4)] + \
+        [rec("sft", "train", s, True) for s in range(4)] + [rec("sft", "heldout", 0, False, "unparseable")]
+    m = transfer_matrix(records, base="base")
+    assert m.rows == ["base", "sft"] and m.columns == ["shift", "shift (held-out)"]
+    cell = m.cells[("sft", "shift")]
+    assert (cell.n, cell.successes, cell.paired) == (4, 4, 4) and cell.diff[0] == 0.5
+    held = m.cells[("sft", "shift (held-out)")]
+    assert held.paired == 0 and held.diff is None and held.parse_failures == 1
+    assert m.cells[("base", "shift")].diff is None and "vs base" in m.table()
