@@ -113,7 +113,9 @@ def transfer_matrix(records: list[dict], base: str | None = None, rows: list[str
         if ref:
             d = [float(eps[s]["success"]) - float(ref[s]["success"]) for s in sorted(eps) if s in ref]
             paired = len(d)
-            diff = mean_interval(d) if paired >= 2 else None
+            if paired >= 2:
+                m, lo, hi = mean_interval(d)
+                diff = (m, max(-1.0, lo), min(1.0, hi))  # a difference of success rates lies in [-1, 1]
         cells[(row, col)] = Cell(len(rs), sum(bool(r["success"]) for r in rs),
                                  sum(float(r["reward"]) for r in rs) / len(rs),
                                  sum(r["reason"] != "ok" and not r.get("error") for r in rs),
