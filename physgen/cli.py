@@ -474,7 +474,7 @@ def cmd_eval(args) -> int:
             "splits": splits, "policies": [to_dict(s) for s in specs], "seed": args.seed,
             "episodes": args.episodes, "physics": records[0]["physics"] if records else {},
             "cell_config": to_dict(cell_config), "wall_time_s": round(time.perf_counter() - t0, 1)}
-    write_report(args.out, records, meta)
+    write_report(args.out, records, meta, episodes=False)  # episodes.jsonl is the run's own log
     matrix = transfer_matrix(records, base=base, rows=labels)
     matrix.write_csv(args.out / "matrix.csv")
     (args.out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2))

@@ -8,8 +8,10 @@ physics decided). The record is :func:`physgen.evaluation.episode.assemble`'d as
 a deterministic policy both runs give the same records. A step that times out ends that episode as
 failed with reason ``timeout_<step>``; the run goes on.
 
-Each record is appended to ``out_dir/episodes.jsonl`` as it completes and published on
-``evaluation/episode``; at the end the report is written with the in-process report code
+Each record is appended to ``out_dir/episodes.jsonl`` as it completes (flushed and synced) and
+published on ``evaluation/episode``; started again after a stop, the node skips the episodes the file
+already holds for its policy (``policy``, else the name the VLM node reports), so none is run or
+counted twice; at the end the report is written with the in-process report code
 (:func:`physgen.evaluation.report.write_report`) and an ``evaluation/summary`` record is published.
 With ``exit_when_done`` the node then shuts its context down and the process exits with
 ``exit_code`` (0, or 1 if the run could not start). With ``wait_for_recorder`` the run starts only
@@ -19,7 +21,6 @@ holds every episode whole. Parameters: :class:`EvaluationConfig`.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -33,6 +34,8 @@ from std_msgs.msg import String
 from physgen.config import in_range, one_of, require
 from physgen.evaluation.episode import EpisodeRecord, assemble, failed
 from physgen.evaluation.report import summarize, table, write_report
+from physgen.evaluation.run import EPISODES, EpisodeFile
+from physgen.evaluation.run import key as episode_key
 from physgen.evaluation.suite import episode_seeds
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import SPLITS
@@ -72,6 +75,7 @@ class EvaluationNode(Node):
         self.done = threading.Event()
         self.exit_code: int | None = None
         self.episodes = 0
+        self.resumed = 0  # episodes found in out_dir/episodes.jsonl from an earlier, stopped run
         self._run_id = uuid.uuid4().hex[:8]
         group = ReentrantCallbackGroup()
         self.client = EpisodeClient(self, self.config.timeouts, group)
@@ -112,26 +116,33 @@ class EvaluationNode(Node):
                 missing.append(f"recorder/status (recording every topic; now {self.recorder or 'silent'})")
             self.get_logger().error(f"the graph is incomplete after {cfg.timeouts.startup_s} s: nobody on {missing}")
             return 1
-        self.out.mkdir(parents=True, exist_ok=True)
-        log = self.out / "episodes.jsonl"
+        log = EpisodeFile(self.out / EPISODES)  # a run started again resumes after its last episode
+        done = {episode_key(r): r for r in log.records}
+        label = cfg.policy  # else the VLM node's name for its policy, from the first answer
         t0 = time.perf_counter()
-        with log.open("w") as f:
-            for name in cfg.tasks:
-                task = load_task(name)
-                for seed in episode_seeds(cfg.seed, cfg.episodes):
-                    if not self.context.ok():
-                        return 1
+        for name in cfg.tasks:
+            task = load_task(name)
+            for seed in episode_seeds(cfg.seed, cfg.episodes):
+                if not self.context.ok():
+                    return 1
+                rec = done.get((label, name, cfg.split, seed)) if label else None
+                if rec is None:
                     rec = self.episode(task, seed, cfg.split).to_dict()
-                    self.records.append(rec)
-                    f.write(json.dumps(rec) + "\n")
-                    f.flush()
-                    self.episodes += 1
-                    self.episode_pub.publish(record_msg("evaluation_episode", rec))
+                    label = label or rec["policy"]
+                    if episode_key(rec) not in done:  # else run again only to learn the label: counted once
+                        log.append(rec)
+                        done[episode_key(rec)] = rec
+                        self.episode_pub.publish(record_msg("evaluation_episode", rec))
+                    rec = done[episode_key(rec)]
+                else:
+                    self.resumed += 1
+                self.records.append(rec)
+                self.episodes += 1
         meta = {"command": "ros evaluation node", "tasks": list(cfg.tasks), "splits": [cfg.split],
                 "seed": cfg.seed, "episodes": cfg.episodes, "via": "ros",
                 "physics": next((r["physics"] for r in self.records if r["physics"]), {}),
                 "wall_time_s": round(time.perf_counter() - t0, 1)}
-        report = write_report(self.out, self.records, meta)
+        report = write_report(self.out, self.records, meta, episodes=False)
         self.get_logger().info("\n" + table(summarize(self.records)))
         self.summary_pub.publish(record_msg("evaluation_summary", {"out_dir": str(self.out),
                                                                    "results": report["results"]}))

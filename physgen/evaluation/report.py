@@ -104,17 +104,19 @@ def _git_commit() -> str | None:
         return None
 
 
-def write_report(run_dir: Path, records: list[dict], meta: dict[str, Any]) -> dict[str, Any]:
-    """Write every report file into ``run_dir`` and return the report as a dict."""
+def write_report(run_dir: Path, records: list[dict], meta: dict[str, Any], episodes: bool = True) -> dict[str, Any]:
+    """Write every report file into ``run_dir`` and return the report as a dict; ``episodes``: also
+    (re)write ``episodes.jsonl`` from ``records`` (not where it is kept as an append-only log)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = summarize(records)
     report = {"version": REPORT_VERSION, **meta, "environment": environment(),
               "results": [r.to_dict() for r in rows]}
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=_json_default))
-    with (run_dir / "episodes.jsonl").open("w") as f:
-        for r in records:
-            f.write(json.dumps(r, default=_json_default) + "\n")
+    if episodes:
+        with (run_dir / "episodes.jsonl").open("w") as f:
+            for r in records:
+                f.write(json.dumps(r, default=_json_default) + "\n")
     with (run_dir / "summary.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["policy", "task", "split", "episodes", "successes", "success_rate", "ci95_low", "ci95_high",

@@ -21,7 +21,7 @@ def comparable(record: dict) -> dict:
     return {k: v for k, v in json.loads(json.dumps(record)).items() if k != "latency"}
 
 
-def graph(ctx, out_dir, tasks=TASKS, episodes=2, with_vlm=True, **timeouts):
+def graph(ctx, out_dir, tasks=TASKS, episodes=2, with_vlm=True, policy="", **timeouts):
     from rclpy.parameter import Parameter
 
     from physgen_nodes.cell_node import CellNode
@@ -34,7 +34,7 @@ def graph(ctx, out_dir, tasks=TASKS, episodes=2, with_vlm=True, **timeouts):
         nodes.append(VLMNode(context=ctx, parameter_overrides=[Parameter("policy", value="expert")]))
     params = [Parameter("tasks", value=list(tasks)), Parameter("episodes", value=episodes),
               Parameter("seed", value=0), Parameter("out_dir", value=str(out_dir)),
-              Parameter("exit_when_done", value=False)]
+              Parameter("exit_when_done", value=False), Parameter("policy", value=policy)]
     params += [Parameter(f"timeouts.{k}", value=float(v)) for k, v in timeouts.items()]
     nodes.append(EvaluationNode(context=ctx, parameter_overrides=params))
     return nodes
@@ -90,3 +90,33 @@ def test_a_missing_vlm_node_times_out_each_episode_and_the_run_goes_on(ros_conte
     results = json.loads((tmp_path / "report.json").read_text())["results"]
     assert results[0]["errors"] == 2 and results[0]["parse_failure_rate"] == 0.0
 
+
+
+def test_a_stopped_run_resumes_without_running_or_counting_an_episode_twice(ros_context, tmp_path):
+    log = tmp_path / "episodes.jsonl"
+
+    def run(**kw):
+        nodes = graph(ros_context, tmp_path, tasks=("stability",), episodes=3, **kw)
+        ex = executor(ros_context, *nodes, multi=True)
+        try:
+            assert spin_until(ex, nodes[-1].done.is_set, timeout=300)
+        finally:
+            ex.shutdown()
+            for n in nodes:
+                n.destroy_node()
+        assert nodes[-1].exit_code == 0
+        return nodes[0], nodes[-1]
+
+    run()
+    whole = [comparable(json.loads(ln)) for ln in log.read_text().splitlines()]
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0] + lines[1][:40])  # stopped after one episode, in the middle of the next line
+    cell, evaluation = run()  # the label comes from the first answer: that episode runs, is not counted again
+    assert cell.counts["judged"] == 3 and evaluation.resumed == 0
+    assert [comparable(json.loads(ln)) for ln in log.read_text().splitlines()] == whole
+    log.write_text("".join(lines[:2]))
+    cell, evaluation = run(policy="expert")  # labelled: the recorded episodes are skipped
+    assert cell.counts["judged"] == 1 and evaluation.resumed == 2
+    assert [comparable(json.loads(ln)) for ln in log.read_text().splitlines()] == whole
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [(r["episodes"], r["successes"]) for r in report["results"]] == [(3, 3)]
