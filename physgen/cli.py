@@ -203,6 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--splits", default="train,heldout", help="train and/or heldout, comma-separated")
     s.add_argument("--base", help="the label the transfer matrix compares every other row with, scene by "
                                   "scene (default: the first policy)")
+    s.add_argument("--via", choices=("inprocess", "ros"), default="inprocess",
+                   help="ros: every episode over the ROS 2 graph (cell, VLM, executor and evaluation nodes, as "
+                        "`physgen bringup evaluation`; needs rclpy); the same records for a deterministic policy")
     s.add_argument("--out", type=Path, required=True,
                    help="run directory: episodes.jsonl (started again, the run resumes there), the report and "
                         "the transfer matrix (matrix.csv, matrix.json)")
@@ -462,16 +465,22 @@ def cmd_eval(args) -> int:
     splits = _splits(args.splits)
     cell_config = _cell_config(args)
     t0 = time.perf_counter()
-    bar = _progress(len(specs) * len(tasks) * len(splits) * args.episodes, "episodes")
-    records = []
-    try:
-        for split in splits:
-            records += evaluate_resumable(specs, tasks, args.episodes, args.seed, split, args.out, cell_config,
-                                          lambda _r: bar.update(1))
-    finally:
-        bar.close()
+    if args.via == "ros":
+        if args.cell_config is not None:
+            raise ConfigError("cell-config", str(args.cell_config), "no cell config with --via ros (the cell "
+                              "node takes its settings from config/evaluation.yaml)")
+        records = _eval_over_ros(specs, tasks, splits, args)
+    else:
+        bar = _progress(len(specs) * len(tasks) * len(splits) * args.episodes, "episodes")
+        records = []
+        try:
+            for split in splits:
+                records += evaluate_resumable(specs, tasks, args.episodes, args.seed, split, args.out, cell_config,
+                                              lambda _r: bar.update(1))
+        finally:
+            bar.close()
     meta = {"command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "tasks": tasks,
-            "splits": splits, "policies": [to_dict(s) for s in specs], "seed": args.seed,
+            "splits": splits, "policies": [to_dict(s) for s in specs], "seed": args.seed, "via": args.via,
             "episodes": args.episodes, "physics": records[0]["physics"] if records else {},
             "cell_config": to_dict(cell_config), "wall_time_s": round(time.perf_counter() - t0, 1)}
     write_report(args.out, records, meta, episodes=False)  # episodes.jsonl is the run's own log
@@ -482,6 +491,25 @@ def cmd_eval(args) -> int:
     print(f"episodes: {args.out / 'episodes.jsonl'}\nreport: {args.out / 'report.md'}\n"
           f"matrix: {args.out / 'matrix.csv'}")
     return 0
+
+
+def _eval_over_ros(specs, tasks: list[str], splits: list[str], args) -> list[dict]:
+    """Each policy and split through the evaluation graph (in this process, as bringup runs it); the
+    evaluation node appends to ``OUT/episodes.jsonl`` and resumes there, labelled with the policy's label."""
+    from physgen.evaluation.run import EPISODES, EpisodeFile, key
+    from physgen.evaluation.suite import episode_seeds
+    from physgen_nodes.bringup import run
+
+    for spec in specs:
+        for split in splits:
+            arguments = {"policy": spec.kind, "model": spec.model, "tasks": tasks, "episodes": args.episodes,
+                         "seed": args.seed, "split": split, "out_dir": str(args.out)}
+            status = run("evaluation", None, [f"evaluation.policy={spec.label}"], arguments)
+            if status != 0:
+                raise SystemExit(status)
+    done = {key(r): r for r in EpisodeFile(args.out / EPISODES).records}
+    return [done[(s.label, t, split, seed)] for split in splits for t in tasks
+            for seed in episode_seeds(args.seed, args.episodes) for s in specs]
 
 
 def _splits(text: str) -> list[str]:

@@ -6,7 +6,7 @@ Publishes ``camera/image_raw`` (rgb8; reliable, depth 1), ``camera/image_raw/com
 Records (JSON in ``std_msgs/String``, see :mod:`physgen_nodes.conversions`):
 
 - ``cell/reset`` ``{"request_id", "task", "seed", "split"}`` in: builds that scene; ``cell/episode``
-  out: ``{"request_id", "task", "seed", "split", "prompt", "variant", "physics", "frame_after_ns"}``
+  out: ``{"request_id", "task", "seed", "split", "prompt", "variant", "physics", "cell", "frame_after_ns"}``
   (every frame stamped at or after ``frame_after_ns`` shows the new scene).
 - ``trajectory_msgs/JointTrajectory`` on ``arm_controller/joint_trajectory`` and
   ``gripper_controller/joint_trajectory`` (the topics of ros2_controllers' JointTrajectoryController),
@@ -37,7 +37,7 @@ from trajectory_msgs.msg import JointTrajectory
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
 from physgen.cell.trajectory import Trajectory, check, follow, from_duration
-from physgen.config import ConfigError, in_range
+from physgen.config import ConfigError, in_range, to_dict
 from physgen.evaluation.episode import conclude, decide
 from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
@@ -125,7 +125,7 @@ class CellNode(Node):
         publish_matched(self.episode_pub, record_msg("episode", {
             "request_id": req.get("request_id"), "task": inst.task, "seed": inst.seed, "split": inst.split,
             "prompt": inst.prompt, "variant": inst.variant, "physics": self.cell.physics_record(),
-            "frame_after_ns": frame_after}))
+            "cell": to_dict(self.cell.config), "frame_after_ns": frame_after}))
         self.publish_frame()  # the new scene at once, whatever the stream rate
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:

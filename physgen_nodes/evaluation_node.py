@@ -32,9 +32,9 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from physgen.config import in_range, one_of, require
-from physgen.evaluation.episode import EpisodeRecord, assemble, failed
+from physgen.evaluation.episode import assemble, failed
 from physgen.evaluation.report import summarize, table, write_report
-from physgen.evaluation.run import EPISODES, EpisodeFile
+from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, without_names
 from physgen.evaluation.run import key as episode_key
 from physgen.evaluation.suite import episode_seeds
 from physgen.tasks import load_task, task_names
@@ -127,7 +127,7 @@ class EvaluationNode(Node):
                     return 1
                 rec = done.get((label, name, cfg.split, seed)) if label else None
                 if rec is None:
-                    rec = self.episode(task, seed, cfg.split).to_dict()
+                    rec = self.episode(task, seed, cfg.split)
                     label = label or rec["policy"]
                     if episode_key(rec) not in done:  # else run again only to learn the label: counted once
                         log.append(rec)
@@ -155,24 +155,28 @@ class EvaluationNode(Node):
     def _recorded(self, topic: str) -> int:
         return int(self.recorder.get("topics", {}).get(topic, {}).get("written", 0))
 
-    def episode(self, task, seed: int, split: str) -> EpisodeRecord:
-        """One episode over the graph; a step that times out ends it as failed."""
+    def episode(self, task, seed: int, split: str) -> dict:
+        """One episode over the graph, as a record with the answering policy's description (``model``)
+        and the configuration ``fingerprint``; a step that times out ends it as failed."""
         inst = task.sample(seed, split)
         key = {"request_id": f"{self._run_id}:{task.name}:{split}:{seed}", "task": task.name, "seed": seed,
                "split": split}
-        policy, latency, raw = self.config.policy, {}, ""
+        policy, latency, raw, identity = self.config.policy, {}, "", {"model": None, "fingerprint": None}
         try:
             ep = self.client.reset(key)
             t0 = time.monotonic()
             answer = self.client.answer(key, inst.prompt, ep["frame_after_ns"])
             latency = {"policy_s": time.monotonic() - t0, **answer.get("latency", {})}
             policy, raw = policy or str(answer.get("policy", "")), str(answer.get("raw", ""))
+            if answer.get("model") is not None:
+                identity = {"model": without_names(answer["model"]),
+                            "fingerprint": fingerprint(answer["model"], ep.get("cell") or {}, ep.get("physics") or {})}
             parsed, plan, motions, outcome, _ = self.client.act(key, task, inst, raw, ep["frame_after_ns"])
         except StepTimeout as e:
-            return failed(task, inst, f"timeout_{e.step}", policy, raw, latency)
+            return {**failed(task, inst, f"timeout_{e.step}", policy, raw, latency).to_dict(), **identity}
         if outcome is None:
-            return failed(task, inst, "outcome_refused", policy, raw, latency)
-        return assemble(task, inst, parsed, plan, motions, outcome, policy, latency)
+            return {**failed(task, inst, "outcome_refused", policy, raw, latency).to_dict(), **identity}
+        return {**assemble(task, inst, parsed, plan, motions, outcome, policy, latency).to_dict(), **identity}
 
 
 def main(args: list[str] | None = None) -> None:

@@ -6,10 +6,10 @@ Subscribes ``camera/image_raw`` (rgb8/bgr8), or with ``image_transport: compress
 ``vlm/instruction`` records ``{"task", "seed", "split", "prompt", "request_id", "frame_after_ns"}``
 (the answer uses the first frame stamped at or after ``frame_after_ns``, waiting up to ``frame_wait_s``
 for it; 0 takes the latest frame). Publishes
-``vlm/answer`` records: the raw text, the codec's parsed answer and reason code, and latency per
-stage (frame age, preprocess, generate, parse). Parameters: ``policy`` (expert, chance, vlm),
-``model`` (for vlm), ``seed``, ``frame_wait_s``, ``image_transport``. Malformed frames and
-instructions are rejected and counted.
+``vlm/answer`` records: the raw text, the codec's parsed answer and reason code, latency per stage
+(frame age, preprocess, generate, parse) and ``model``, the policy's description. Parameters:
+``policy`` (expert, chance, vlm), ``model`` (for vlm), ``seed``, ``frame_wait_s``,
+``image_transport``. Malformed frames and instructions are rejected and counted.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class VLMNode(Node):
         self.config = declare_config(self, VLMNodeConfig)
         cfg = self.config
         self.policy = make_policy(cfg.policy, cfg.seed, cfg.model)
+        self.description = self.policy.describe()  # sent with every answer: the records say who answered
         self.counts = {"frames": 0, "rejected_frames": 0, "instructions": 0, "rejected_instructions": 0,
                        "answers": 0, "no_frame": 0, "policy_errors": 0}
         self.frames = LatestFrame()
@@ -103,7 +104,7 @@ class VLMNode(Node):
     def _answer(self, task, seed: int, split: str, prompt: str, request_id, after_ns: int = 0) -> None:
         frame = self.frames.after(after_ns, self.config.frame_wait_s)
         base = {"request_id": request_id, "task": task.name, "seed": seed, "split": split,
-                "policy": self.policy.name}
+                "policy": self.policy.name, "model": self.description}
         if frame is None:
             self.counts["no_frame"] += 1
             publish_matched(self.answer_pub, record_msg("answer", {**base, "raw": "", "answer": None,

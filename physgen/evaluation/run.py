@@ -1,7 +1,8 @@
 """``physgen eval``: named policies on the identical scenes of every task, one record per episode,
 resumable.
 
-Each record (``EpisodeRecord.to_dict()``) also carries ``model`` (the policy's description) and
+Each record (``EpisodeRecord.to_dict()``) also carries ``model`` (the policy's description, names
+left out: the record's ``policy`` is the label) and
 ``fingerprint``: a hash of everything that decides the episode besides its (task, seed, split): the
 policy's description, the cell's config and the physics settings. Records are appended to
 ``OUT/episodes.jsonl`` as episodes finish, each line flushed and synced; a run started again with the
@@ -75,9 +76,21 @@ def make(spec: PolicySpec, seed: int, oracles: Oracles):
 
 
 def fingerprint(description: dict, cell: dict, physics: dict) -> str:
-    """A short hash of what decides an episode besides its scene."""
-    doc = json.dumps({"policy": description, "cell": cell, "physics": physics}, sort_keys=True, default=str)
+    """A short hash of what decides an episode besides its scene: the policy's description (without
+    names: a label is not configuration), the cell's config and the physics settings. In-process and
+    over the ROS graph the same configuration gives the same fingerprint."""
+    doc = json.dumps({"policy": without_names(description), "cell": cell, "physics": physics}, sort_keys=True,
+                     default=str)
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
+def without_names(value):
+    """A policy description without its names (the record's ``policy`` holds the label)."""
+    if isinstance(value, dict):
+        return {k: without_names(v) for k, v in value.items() if k != "name"}
+    if isinstance(value, list):
+        return [without_names(v) for v in value]
+    return value
 
 
 def key(record: dict) -> tuple[str, str, str, int]:
@@ -149,7 +162,7 @@ def evaluate_resumable(specs: list[PolicySpec], tasks: list[str], episodes: int,
                                 on_episode(done[(policy.name, name, split, s)])
                             continue
                         rec = run_episode(cell, task, s, split, policy, oracles).to_dict()
-                        rec.update(model=policy.describe(), fingerprint=prints[policy.name])
+                        rec.update(model=without_names(policy.describe()), fingerprint=prints[policy.name])
                         log.append(rec)
                         done[key(rec)] = rec
                         if on_episode is not None:

@@ -28,6 +28,7 @@ class Policy(abc.ABC):
     """Answers observations with text; the codec turns the text into an action."""
 
     name: str = "policy"
+    backend: str = "policy"  # what answers: expert, chance, transformers, ...
 
     @abc.abstractmethod
     def act(self, obs: Observation) -> str: ...
@@ -36,7 +37,7 @@ class Policy(abc.ABC):
         return [self.act(o) for o in batch]
 
     def describe(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, "backend": type(self).backend}
 
     def close(self) -> None:
         """Free resources (models, cells); the default has none."""

@@ -10,7 +10,7 @@ from physgen.tasks.base import stable_hash
 
 
 class ChancePolicy(Policy):
-    name = "chance"
+    name = backend = "chance"
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -23,4 +23,4 @@ class ChancePolicy(Policy):
         return render(tuple(int(v) for v in rng.integers(fmt.low, fmt.high + 1, fmt.count)), fmt)
 
     def describe(self) -> dict:
-        return {"name": self.name, "seed": self.seed}
+        return {**super().describe(), "seed": self.seed}

@@ -9,7 +9,7 @@ from physgen.tasks.oracle import Oracles
 
 
 class ExpertPolicy(Policy):
-    name = "expert"
+    name = backend = "expert"
 
     def __init__(self, oracles: Oracles | None = None):
         self._own = oracles is None

@@ -7,11 +7,7 @@ import json
 
 from ros_helpers import executor, spin_until
 
-from physgen.cell.cell import RobotCell
-from physgen.evaluation.episode import run_episode
-from physgen.policy.factory import make_policy
-from physgen.tasks import load_task
-from physgen.tasks.oracle import Oracles
+from physgen.evaluation.run import PolicySpec, evaluate_resumable
 
 TASKS = ("stability", "shift")
 
@@ -54,12 +50,9 @@ def test_ros_episodes_equal_the_in_process_ones(ros_context, tmp_path):
     over_ros = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert len(over_ros) == 4 and all(r["success"] and not r["error"] for r in over_ros)
     assert any(m["primitive"] == "pick" for r in over_ros for m in r["motions"])  # the arm moved
-    oracles = Oracles()
-    with RobotCell() as cell:
-        expert = make_policy("expert", 0, "", oracles)
-        local = [run_episode(cell, load_task(t), s, "train", expert, oracles).to_dict() for t in TASKS for s in (0, 1)]
-    oracles.close()
-    assert [comparable(r) for r in over_ros] == [comparable(r) for r in local]
+    local = evaluate_resumable([PolicySpec.parse("expert")], list(TASKS), 2, 0, "train", tmp_path / "local")
+    assert [comparable(r) for r in over_ros] == [comparable(r) for r in local]  # fingerprints and models too
+    assert over_ros[0]["fingerprint"] and over_ros[0]["model"]["backend"] == "expert"
     report = json.loads((tmp_path / "report.json").read_text())
     assert {(r["task"], r["successes"], r["episodes"]) for r in report["results"]} == {(t, 2, 2) for t in TASKS}
 

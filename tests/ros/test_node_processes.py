@@ -88,3 +88,28 @@ def test_sft_node_process_exits_0_when_its_job_is_done(ros_context, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert (tmp_path / "sft" / "model").is_dir()
+
+
+def test_eval_via_ros_gives_the_in_process_records(ros_context, tmp_path):
+    """`physgen eval --via ros` runs each policy through the evaluation graph: the records, their
+    model descriptions and fingerprints equal the in-process run's; started again it runs nothing."""
+    import json
+
+    env = process_env(ros_context.get_domain_id())
+
+    def run(out, *extra):
+        cmd = [sys.executable, "-m", "physgen.cli", "eval", "--policy", "expert", "--policy", "guess=chance",
+               "--tasks", "stability", "--episodes", "2", "--splits", "train,heldout", "--out", str(out), *extra]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return [{k: v for k, v in json.loads(ln).items() if k != "latency"}
+                for ln in (out / "episodes.jsonl").read_text().splitlines()]
+
+    local = run(tmp_path / "local")
+    over_ros = run(tmp_path / "ros", "--via", "ros")
+    key = ("policy", "split", "seed")
+    assert sorted(over_ros, key=lambda r: [r[k] for k in key]) == sorted(local, key=lambda r: [r[k] for k in key])
+    assert len(over_ros) == 8 and {r["policy"] for r in over_ros} == {"expert", "guess"}
+    assert run(tmp_path / "ros", "--via", "ros") == over_ros  # resumed: nothing run or written again
+    matrix = json.loads((tmp_path / "ros" / "matrix.json").read_text())
+    assert matrix["rows"] == ["expert", "guess"] and len(matrix["cells"]) == 4
