@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from physgen.evaluation.stats import mean_interval, wilson
+from physgen.evaluation.stats import SuccessRate, mean_interval, tally
 
 
 def column(task: str, split: str) -> str:
@@ -20,7 +20,7 @@ def column(task: str, split: str) -> str:
 
 
 @dataclass(frozen=True)
-class Cell:
+class Cell(SuccessRate):
     n: int
     successes: int
     mean_reward: float
@@ -28,14 +28,6 @@ class Cell:
     errors: int
     paired: int = 0  # scenes also run by the base row
     diff: tuple[float, float, float] | None = None  # (mean, low, high) of success - base success
-
-    @property
-    def rate(self) -> float:
-        return self.successes / self.n if self.n else 0.0
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson(self.successes, self.n)
 
     def to_dict(self) -> dict:
         lo, hi = self.interval
@@ -116,9 +108,6 @@ def transfer_matrix(records: list[dict], base: str | None = None, rows: list[str
             if paired >= 2:
                 m, lo, hi = mean_interval(d)
                 diff = (m, max(-1.0, lo), min(1.0, hi))  # a difference of success rates lies in [-1, 1]
-        cells[(row, col)] = Cell(len(rs), sum(bool(r["success"]) for r in rs),
-                                 sum(float(r["reward"]) for r in rs) / len(rs),
-                                 sum(r["reason"] != "ok" and not r.get("error") for r in rs),
-                                 sum(bool(r.get("error")) for r in rs), paired, diff)
+        cells[(row, col)] = Cell(*tally(rs), paired, diff)
     ordered = {(r, c): cells[(r, c)] for r in rows for c in order_cols if (r, c) in cells}
     return Matrix(list(rows), order_cols, ordered, base)

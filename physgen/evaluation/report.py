@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from physgen.evaluation.stats import wilson
+from physgen.evaluation.stats import SuccessRate, tally
 
 REPORT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class Row:
+class Row(SuccessRate):
     policy: str
     task: str
     split: str
@@ -30,14 +30,6 @@ class Row:
     mean_reward: float
     parse_failures: int
     errors: int = 0  # episodes that could not run to their end (counted as failures)
-
-    @property
-    def rate(self) -> float:
-        return self.successes / self.n if self.n else 0.0
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson(self.successes, self.n)
 
     def to_dict(self) -> dict[str, Any]:
         lo, hi = self.interval
@@ -55,11 +47,7 @@ def summarize(records: list[dict]) -> list[Row]:
     groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["policy"], r["task"], r["split"])].append(r)
-    return [
-        Row(p, t, s, len(rs), sum(bool(r["success"]) for r in rs), float(np.mean([r["reward"] for r in rs])),
-            sum(r["reason"] != "ok" and not r.get("error") for r in rs), sum(bool(r.get("error")) for r in rs))
-        for (p, t, s), rs in groups.items()
-    ]
+    return [Row(p, t, s, *tally(rs)) for (p, t, s), rs in groups.items()]
 
 
 def format_rate(row: Row) -> str:

@@ -1,4 +1,4 @@
-"""Statistics for success rates: Wilson score intervals."""
+"""Statistics for success rates: Wilson score intervals, intervals of means, and episode tallies."""
 
 from __future__ import annotations
 
@@ -28,3 +28,28 @@ def mean_interval(values: list[float], z: float = 1.959964) -> tuple[float, floa
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = z * sd / math.sqrt(n)
     return (mean, mean - half, mean + half)
+
+
+class SuccessRate:
+    """Mixin for a dataclass with ``n`` episodes and ``successes``: the rate and its Wilson interval."""
+
+    n: int
+    successes: int
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.n if self.n else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.successes, self.n)
+
+
+def tally(records: list[dict]) -> tuple[int, int, float, int, int]:
+    """(episodes, successes, mean reward, parse failures, errors) of episode records. An episode that
+    could not run to its end (``error``) counts as an error, not as a parse failure."""
+    n = len(records)
+    return (n, sum(bool(r["success"]) for r in records),
+            sum(float(r["reward"]) for r in records) / n if n else 0.0,
+            sum(r["reason"] != "ok" and not r.get("error") for r in records),
+            sum(bool(r.get("error")) for r in records))
