@@ -184,6 +184,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bag", help="rosbag2 (MCAP) bags written by the recorder node")
     bsub = s.add_subparsers(dest="bag_command", required=True)
+    b = bsub.add_parser("score", help="score a recorded evaluation again: its summary from its episode records, "
+                                      "and every recorded answer executed again from its scene")
+    b.add_argument("bag", type=Path)
+    b.add_argument("--reward-workers", type=int, default=0, help="processes executing answers (0: this one)")
+    b.set_defaults(func=cmd_bag_score)
     b = bsub.add_parser("info", help="topics, types and message counts of a bag")
     b.add_argument("bag", type=Path)
     b.set_defaults(func=cmd_bag_info)
@@ -441,6 +446,20 @@ def cmd_bag_info(args) -> int:
 
     print(json.dumps(bag_info(args.bag), indent=2, default=str))
     return 0
+
+
+def cmd_bag_score(args) -> int:
+    from physgen.evaluation.report import table
+    from physgen.recording.score import score_bag
+
+    result = score_bag(args.bag, args.reward_workers)
+    print(table(result["rows"]))
+    live = {None: "no summary in the bag", True: "reproduced", False: "NOT reproduced"}[result["summary_reproduced"]]
+    print(f"episodes {result['episodes']} ({result['errors']} that could not run to their end); executed again "
+          f"{result['rescored']}: {result['agree']} with the recorded reward and success; live summary: {live}")
+    for d in result["disagree"]:
+        print(f"  differs: {d}")
+    return 0 if not result["disagree"] and result["summary_reproduced"] is not False else 1
 
 
 def cmd_bag_repair(args) -> int:

@@ -237,6 +237,10 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     assert {t: topics[f"/{t}"]["count"] for t in [*REQUESTS, *REPLIES, "evaluation/episode"]} == {
         t: 2 for t in [*REQUESTS, *REPLIES, "evaluation/episode"]}
     assert topics["/evaluation/summary"]["count"] == 1
+    score = subprocess.run([sys.executable, "-m", "physgen.cli", "bag", "score", str(tmp_path / "bag")],
+                           env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=600)
+    assert score.returncode == 0, score.stdout + score.stderr[-3000:]
+    assert "executed again 2: 2 with the recorded reward and success; live summary: reproduced" in score.stdout
 
 
 # -- the trainer graphs ------------------------------------------------------------------------
