@@ -189,6 +189,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("bag", type=Path)
     b.add_argument("--reward-workers", type=int, default=0, help="processes executing answers (0: this one)")
     b.set_defaults(func=cmd_bag_score)
+    b = bsub.add_parser("export", help="a recorded evaluation as a dataset: one row per episode with the frame "
+                                       "the policy saw, its prompt, answer, action and outcome; failures labelled")
+    b.add_argument("bag", type=Path)
+    b.add_argument("--format", choices=("parquet",), default="parquet")
+    b.add_argument("--out", type=Path, required=True, help="the file to write (e.g. episodes.parquet)")
+    b.set_defaults(func=cmd_bag_export)
     b = bsub.add_parser("info", help="topics, types and message counts of a bag")
     b.add_argument("bag", type=Path)
     b.set_defaults(func=cmd_bag_info)
@@ -460,6 +466,13 @@ def cmd_bag_score(args) -> int:
     for d in result["disagree"]:
         print(f"  differs: {d}")
     return 0 if not result["disagree"] and result["summary_reproduced"] is not False else 1
+
+
+def cmd_bag_export(args) -> int:
+    from physgen.recording.export import export
+
+    print(json.dumps(export(args.bag, args.out, args.format), indent=2))
+    return 0
 
 
 def cmd_bag_repair(args) -> int:

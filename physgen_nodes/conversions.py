@@ -11,6 +11,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
 from physgen.cell.camera import Intrinsics
+from physgen.recording.frames import FrameError, image_rgb
 
 RECORD_SCHEMA_VERSION = 1
 
@@ -36,18 +37,10 @@ def image_msg(rgb: np.ndarray, header: Header) -> Image:
 def image_array(msg: Image) -> np.ndarray:
     """``sensor_msgs/Image`` (rgb8 or bgr8) as an (H, W, 3) uint8 RGB array; :class:`Rejected` if
     the encoding, step or data size does not fit."""
-    if msg.encoding not in ("rgb8", "bgr8"):
-        raise Rejected("bad_encoding", f"encoding {msg.encoding!r}, expected rgb8 or bgr8")
-    h, w = int(msg.height), int(msg.width)
-    if h < 1 or w < 1:
-        raise Rejected("bad_size", f"{w}x{h}")
-    if msg.step < w * 3:
-        raise Rejected("bad_step", f"step {msg.step} < width*3 = {w * 3}")
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if data.size != msg.step * h:
-        raise Rejected("bad_data_size", f"{data.size} bytes, expected step*height = {msg.step * h}")
-    rgb = data.reshape(h, msg.step)[:, : w * 3].reshape(h, w, 3)
-    return np.ascontiguousarray(rgb[:, :, ::-1] if msg.encoding == "bgr8" else rgb)
+    try:
+        return image_rgb(msg)
+    except FrameError as e:
+        raise Rejected(e.reason, e.detail) from e
 
 
 def compressed_msg(rgb: np.ndarray, header: Header, quality: int = 90) -> CompressedImage:

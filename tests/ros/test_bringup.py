@@ -242,6 +242,31 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     assert score.returncode == 0, score.stdout + score.stderr[-3000:]
     assert "executed again 2: 2 with the recorded reward and success; live summary: reproduced" in score.stdout
 
+    from physgen.recording.export import export
+
+    exported = export(tmp_path / "bag", tmp_path / "episodes.parquet")
+    assert exported["episodes"] == 2 and exported["with_frame"] == 2 and exported["labels"] == {"success": 2}
+    _the_exported_frames_are_what_the_policy_saw(tmp_path / "episodes.parquet")
+
+
+def _the_exported_frames_are_what_the_policy_saw(path):
+    import io
+
+    import numpy as np
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from physgen.cell.cell import RobotCell
+    from physgen.evaluation.episode import begin
+    from physgen.tasks import load_task
+
+    table = pq.read_table(path).to_pylist()
+    with RobotCell() as cell:
+        for row in table:
+            _, expected = begin(cell, load_task(row["task"]), row["seed"], row["split"])
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(row["image_png"]))), expected)
+            assert row["prompt"] and row["raw"] and json.loads(row["answer"]) is not None
+
 
 # -- the trainer graphs ------------------------------------------------------------------------
 

@@ -1,0 +1,91 @@
+"""``physgen bag export``: a recorded evaluation as a dataset others can train on.
+
+One row per recorded episode (``evaluation/episode``), with the camera frame the policy was shown:
+the first ``camera/image_raw`` frame stamped at or after the episode's reset (``cell/episode``'s
+``frame_after_ns``), as the VLM node picks it. Failures are kept and labelled (``label``: success,
+failure, ``unparseable:<reason>`` or ``error:<what>``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict, deque
+from pathlib import Path
+
+from physgen.config import ConfigError
+from physgen.recording.bag import deserialize, read_bag
+from physgen.recording.frames import image_rgb
+
+FORMATS = ("parquet",)
+TOPICS = ["/cell/episode", "/camera/image_raw", "/evaluation/episode"]
+
+
+def label(record: dict) -> str:
+    if record.get("error"):
+        return f"error:{record['error']}"
+    if record["success"]:
+        return "success"
+    return "failure" if record["reason"] == "ok" else f"unparseable:{record['reason']}"
+
+
+def episodes_with_frames(bag: Path | str) -> list[tuple[dict, object]]:
+    """(episode record, RGB frame or None) for every recorded episode, in the bag's order."""
+    waiting: list[dict] = []  # resets still without their frame
+    ready: dict[tuple, deque] = defaultdict(deque)  # (task, seed, split) -> resets with or without a frame
+    out = []
+    for topic, msgtype, _, raw in read_bag(bag, TOPICS):
+        msg = deserialize(raw, msgtype)
+        if topic == "/cell/episode":
+            doc = json.loads(msg.data)
+            reset = {"after": int(doc.get("frame_after_ns") or 0), "frame": None}
+            waiting.append(reset)
+            ready[(doc["task"], int(doc["seed"]), doc["split"])].append(reset)
+        elif topic == "/camera/image_raw":
+            stamp = int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
+            fresh = [r for r in waiting if r["after"] <= stamp]
+            if fresh:
+                frame = image_rgb(msg)
+                for r in fresh:
+                    r["frame"] = frame
+                waiting = [r for r in waiting if r["frame"] is None]
+        else:
+            rec = json.loads(msg.data)
+            queue = ready.get((rec["task"], int(rec["seed"]), rec["split"]))
+            out.append((rec, queue.popleft()["frame"] if queue else None))
+    return out
+
+
+def export(bag: Path | str, out: Path | str, fmt: str = "parquet") -> dict:
+    """Write the bag's episodes to ``out``; ``{"episodes", "with_frame", "labels": {label: count}}``."""
+    if fmt not in FORMATS:
+        raise ConfigError("format", fmt, f"one of {FORMATS}")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise ConfigError("format", fmt, "pyarrow installed (pip install pyarrow)") from e
+    from PIL import Image
+
+    rows = []
+    for rec, frame in episodes_with_frames(bag):
+        png = None
+        if frame is not None:
+            buf = io.BytesIO()
+            Image.fromarray(frame).save(buf, format="PNG")
+            png = buf.getvalue()
+        rows.append({"task": rec["task"], "seed": int(rec["seed"]), "split": rec["split"], "policy": rec["policy"],
+                     "prompt": rec["prompt"], "image_png": png, "raw": rec["raw"],
+                     "answer": json.dumps(rec["answer"]), "reason": rec["reason"], "reward": float(rec["reward"]),
+                     "success": bool(rec["success"]), "label": label(rec), "error": rec.get("error", ""),
+                     "oracle_best": rec["oracle_best"], "variant": json.dumps(rec["variant"]),
+                     "plan": json.dumps(rec["plan"]), "motions": json.dumps(rec["motions"]),
+                     "settle": json.dumps(rec["settle"])})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), out)
+    labels: dict[str, int] = defaultdict(int)
+    for r in rows:
+        labels[r["label"]] += 1
+    return {"episodes": len(rows), "with_frame": sum(r["image_png"] is not None for r in rows),
+            "labels": dict(labels), "out": str(out)}
