@@ -195,6 +195,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=("parquet",), default="parquet")
     b.add_argument("--out", type=Path, required=True, help="the file to write (e.g. episodes.parquet)")
     b.set_defaults(func=cmd_bag_export)
+    b = bsub.add_parser("replay", help="the recorded frames and instructions answered by another policy, open loop, "
+                                       "compared with the recorded answers")
+    b.add_argument("bag", type=Path)
+    b.add_argument("--policy", required=True, metavar="[LABEL=]KIND[:MODEL]", help="expert, chance or vlm:MODEL")
+    b.add_argument("--seed", type=int, default=0, help="the policy's seed")
+    b.add_argument("--out", type=Path, help="one JSON line per replayed episode (recorded and new answers)")
+    b.set_defaults(func=cmd_bag_replay)
     b = bsub.add_parser("info", help="topics, types and message counts of a bag")
     b.add_argument("bag", type=Path)
     b.set_defaults(func=cmd_bag_info)
@@ -472,6 +479,23 @@ def cmd_bag_export(args) -> int:
     from physgen.recording.export import export
 
     print(json.dumps(export(args.bag, args.out, args.format), indent=2))
+    return 0
+
+
+def cmd_bag_replay(args) -> int:
+    from physgen.evaluation.run import PolicySpec, make
+    from physgen.recording.replay import replay
+    from physgen.tasks.oracle import Oracles
+
+    spec = PolicySpec.parse(args.policy)
+    oracles = Oracles()
+    policy = make(spec, args.seed, oracles)
+    try:
+        result = replay(args.bag, policy, args.out)
+    finally:
+        policy.close()
+        oracles.close()
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -248,6 +248,16 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     assert exported["episodes"] == 2 and exported["with_frame"] == 2 and exported["labels"] == {"success": 2}
     _the_exported_frames_are_what_the_policy_saw(tmp_path / "episodes.parquet")
 
+    from physgen.policy.factory import make_policy
+    from physgen.recording.replay import replay
+
+    again = replay(tmp_path / "bag", make_policy("expert"), tmp_path / "replay.jsonl")
+    assert again == {"episodes": 2, "replayed": 2, "same_answer": 2, "parse_failures": 0,
+                     "recorded_parse_failures": 0}
+    assert len((tmp_path / "replay.jsonl").read_text().splitlines()) == 2
+    chance = replay(tmp_path / "bag", make_policy("chance", seed=1))
+    assert chance["replayed"] == 2 and chance["parse_failures"] == 0
+
 
 def _the_exported_frames_are_what_the_policy_saw(path):
     import io
