@@ -230,6 +230,18 @@ def _parser() -> argparse.ArgumentParser:
     _cell_arg(s)
     s.set_defaults(func=cmd_eval)
 
+    s = sub.add_parser("probe", help="decodability: linear probes on a model's activations for the scenes' "
+                                     "physical quantities, with a shuffled-label control")
+    s.add_argument("--model", required=True, help="a model directory or recipe name")
+    s.add_argument("--task", required=True, help="the task whose scenes are shown (e.g. stability, shift)")
+    s.add_argument("--scenes", type=int, default=200, help="scenes: train-split seeds FIRST_SEED + [0, N)")
+    s.add_argument("--first-seed", type=int, default=0)
+    s.add_argument("--layer", type=int, default=-1, help="hidden-state index (-1: last layer, 0: embeddings)")
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0, help="folds and the shuffled control")
+    s.add_argument("--out", type=Path, help="write the scores as JSON here")
+    s.set_defaults(func=cmd_probe)
+
     s = sub.add_parser("run", help="the main job: expert and chance over the whole suite, with a report")
     s.add_argument("--policy", action="append", choices=POLICIES,
                    help="repeatable; default: expert and chance, and vlm when --model is given")
@@ -574,6 +586,26 @@ def _splits(text: str) -> list[str]:
         if s not in ("train", "heldout"):
             raise ConfigError("splits", s, "train and/or heldout")
     return splits
+
+
+def cmd_probe(args) -> int:
+    from physgen.evaluation.probe import ProbeConfig, activations, probe_scores, table
+
+    cfg = ProbeConfig(model=args.model, task=args.task, scenes=args.scenes, first_seed=args.first_seed,
+                      layer=args.layer, folds=args.folds, seed=args.seed)
+    bar = _progress(cfg.scenes, "scenes")
+    try:
+        features, facts = activations(cfg, bar.update)
+    finally:
+        bar.close()
+    rows = probe_scores(features, facts, cfg)
+    print(table(rows))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"config": to_dict(cfg), "features": list(features.shape), "scores": rows},
+                                       indent=2))
+        print(f"scores: {args.out}")
+    return 0
 
 
 def cmd_run(args) -> int:
