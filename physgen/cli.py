@@ -230,6 +230,21 @@ def _parser() -> argparse.ArgumentParser:
     _cell_arg(s)
     s.set_defaults(func=cmd_eval)
 
+    s = sub.add_parser("efficiency", help="sample efficiency: SFT steps on a task to reach a success criterion, "
+                                          "from each start model (the base first)")
+    s.add_argument("--task", required=True)
+    s.add_argument("--model", action="append", required=True, help="a start model; repeat (the base first)")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--criterion", type=float, default=0.8, help="success rate to reach")
+    s.add_argument("--max-steps", type=int, default=300)
+    s.add_argument("--eval-every", type=int, default=25)
+    s.add_argument("--episodes", type=int, default=50, help="greedy episodes per evaluation")
+    s.add_argument("--examples", type=int, default=1024, help="SFT training scenes")
+    s.add_argument("--lora", action="store_true", help="LoRA instead of full fine-tuning")
+    s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_efficiency)
+
     s = sub.add_parser("probe", help="decodability: linear probes on a model's activations for the scenes' "
                                      "physical quantities, with a shuffled-label control")
     s.add_argument("--model", required=True, help="a model directory or recipe name")
@@ -586,6 +601,17 @@ def _splits(text: str) -> list[str]:
         if s not in ("train", "heldout"):
             raise ConfigError("splits", s, "train and/or heldout")
     return splits
+
+
+def cmd_efficiency(args) -> int:
+    from physgen.evaluation.efficiency import EfficiencyConfig, measure, table
+
+    cfg = EfficiencyConfig(task=args.task, models=tuple(args.model), out=args.out, criterion=args.criterion,
+                           max_steps=args.max_steps, eval_every=args.eval_every, episodes=args.episodes,
+                           examples=args.examples, lora=args.lora, learning_rate=args.lr, seed=args.seed)
+    print(table(cfg, measure(cfg)))
+    print(f"curves: {args.out / 'efficiency.json'}")
+    return 0
 
 
 def cmd_probe(args) -> int:

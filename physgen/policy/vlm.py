@@ -110,6 +110,22 @@ class TransformersPolicy(Policy):
         ).to(self.device).eval()
         self._torch = torch
 
+    @classmethod
+    def wrap(cls, model, processor, config: VLMConfig | None = None) -> TransformersPolicy:
+        """A policy around a model already in memory (one being trained), loading nothing. The caller
+        sets the tokenizer's padding side to left while the policy generates."""
+        import torch
+
+        from physgen.policy.processor import is_image_only
+
+        self = cls.__new__(cls)
+        self.config = config or VLMConfig(model="(in memory)")
+        self.name, self.path = self.config.name, Path(getattr(model, "name_or_path", "") or ".")
+        self.device, self.dtype = model.device, model.dtype
+        self.processor, self.model, self._torch = processor, model, torch
+        self.image_only = is_image_only(processor)
+        return self
+
     def act(self, obs: Observation) -> str:
         return self.act_batch([obs])[0]
 
