@@ -245,6 +245,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_efficiency)
 
+    s = sub.add_parser("report", help="the shareable report of an eval run: results.json, matrix.csv, figures, "
+                                      "annotated example frames and one self-contained HTML page")
+    s.add_argument("run_dir", type=Path, help="a `physgen eval --out` directory")
+    s.add_argument("--base", help="the row the others are compared with (default: the first policy)")
+    s.add_argument("--train", type=Path, action="append", default=[], help="a training run directory (SFT or "
+                                                                          "GRPO) whose curve to plot; repeatable")
+    s.add_argument("--efficiency", type=Path, help="an efficiency.json (physgen efficiency)")
+    s.add_argument("--probe", type=Path, action="append", default=[], help="a physgen probe --out file; repeatable")
+    s.set_defaults(func=cmd_report)
+
     s = sub.add_parser("probe", help="decodability: linear probes on a model's activations for the scenes' "
                                      "physical quantities, with a shuffled-label control")
     s.add_argument("--model", required=True, help="a model directory or recipe name")
@@ -611,6 +621,15 @@ def cmd_efficiency(args) -> int:
                            examples=args.examples, lora=args.lora, learning_rate=args.lr, seed=args.seed)
     print(table(cfg, measure(cfg)))
     print(f"curves: {args.out / 'efficiency.json'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from physgen.evaluation.results import build
+
+    _, matrix = build(args.run_dir, args.base, args.train, args.efficiency, args.probe)
+    print(matrix.table())
+    print(f"report: {args.run_dir / 'report.html'} (results.json, matrix.csv, figures/, frames/)")
     return 0
 
 

@@ -74,7 +74,8 @@ def table(rows: list[Row]) -> str:
 def environment() -> dict[str, Any]:
     """The environment fingerprint stored with every report."""
     versions = {}
-    for pkg in ("physgen", "pybullet", "numpy", "pyyaml", "pillow"):
+    for pkg in ("physgen", "pybullet", "numpy", "pyyaml", "pillow", "torch", "transformers", "trl", "peft",
+                "accelerate", "ros-rclpy"):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -1,0 +1,166 @@
+"""``physgen report RUN_DIR``: the shareable report of an evaluation run.
+
+From ``RUN_DIR/episodes.jsonl`` (``physgen eval``) and, when given, training runs, a sample-efficiency
+file and probe files, it writes into ``RUN_DIR``: ``results.json`` (schema ``physgen.results``,
+versioned), ``matrix.csv``, PNG figures in ``figures/`` (the transfer-matrix heatmap with intervals,
+training curves, sample-efficiency curves), example frames with the answer and outcome drawn on
+them in ``frames/``, and ``report.html``, one self-contained page (images inline) that opens offline.
+Every number comes from the episode records; the page says how many each one used.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+
+from physgen.evaluation.matrix import transfer_matrix
+from physgen.evaluation.report import _json_default, environment, summarize
+from physgen.evaluation.run import EPISODES, EpisodeFile
+
+RESULTS_SCHEMA, RESULTS_VERSION = "physgen.results", 1
+
+
+def training_run(path: Path) -> dict:
+    """A training run directory's kind, config and curve (SFT: loss; GRPO: mean reward)."""
+    path = Path(path)
+    for kind, name, metric in (("sft", "physgen_sft.json", "loss"), ("grpo", "physgen_grpo.json", "reward")):
+        if (path / name).is_file():
+            log = [json.loads(ln) for ln in (path / "log.jsonl").read_text().splitlines()] \
+                if (path / "log.jsonl").is_file() else []
+            return {"dir": str(path), "kind": kind, "config": json.loads((path / name).read_text()),
+                    "metric": metric, "curve": [(r["step"], r[metric]) for r in log if metric in r and "step" in r]}
+    raise FileNotFoundError(f"{path}: not a training run (no physgen_sft.json or physgen_grpo.json)")
+
+
+def build(run_dir: Path, base: str | None = None, train: list[Path] = (), efficiency: Path | None = None,
+          probes: list[Path] = (), frames: bool = True) -> tuple[dict, object]:
+    """Write every report file into ``run_dir``; returns ``results.json``'s content and the matrix."""
+    from physgen.evaluation import figures
+
+    run_dir = Path(run_dir)
+    records = EpisodeFile(run_dir / EPISODES).records
+    if not records:
+        raise FileNotFoundError(f"{run_dir / EPISODES}: no episode records (run `physgen eval --out {run_dir}`)")
+    rows = list(dict.fromkeys(r["policy"] for r in records))
+    matrix = transfer_matrix(records, base=base or rows[0], rows=rows)
+    runs = [training_run(p) for p in train]
+    eff = json.loads(Path(efficiency).read_text()) if efficiency else None
+    probe_docs = [json.loads(Path(p).read_text()) for p in probes]
+    (run_dir / "figures").mkdir(exist_ok=True)
+    matrix.write_csv(run_dir / "matrix.csv")
+    pictures = {"transfer matrix": figures.matrix_heatmap(matrix, run_dir / "figures" / "matrix.png")}
+    for kind, label in (("sft", "SFT loss"), ("grpo", "GRPO mean reward")):
+        series = {Path(r["dir"]).name: r["curve"] for r in runs if r["kind"] == kind}
+        if series:
+            path = run_dir / "figures" / f"{kind}_curves.png"
+            pictures[label] = figures.curves(series, label, label.split()[-1], path)
+    if eff:
+        series = {c["model"]: [tuple(p) for p in c["points"]] for c in eff["curves"]}
+        pictures["sample efficiency"] = figures.curves(
+            series, f"success on {eff['config']['task']} during SFT", "success rate",
+            run_dir / "figures" / "efficiency.png", xlabel="SFT step")
+    examples = _example_frames(records, run_dir / "frames") if frames else []
+    results = {
+        "schema": RESULTS_SCHEMA, "version": RESULTS_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "run_dir": str(run_dir), "episodes": len(records), "base": matrix.base, "matrix": matrix.to_dict(),
+        "summary": [r.to_dict() for r in summarize(records)],
+        "models": {p: next(r.get("model") for r in records if r["policy"] == p) for p in rows},
+        "fingerprints": {p: sorted({str(r.get("fingerprint")) for r in records if r["policy"] == p}) for p in rows},
+        "seeds": _seeds(records), "physics": records[0].get("physics", {}), "environment": environment(),
+        "training": runs, "efficiency": eff, "probes": probe_docs,
+        "figures": {k: str(v.relative_to(run_dir)) for k, v in pictures.items()},
+        "frames": [str(p.relative_to(run_dir)) for p, _ in examples],
+    }
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+    (run_dir / "report.html").write_text(_page(results, matrix, pictures, examples))
+    return results, matrix
+
+
+def _seeds(records: list[dict]) -> dict[str, list[int]]:
+    out: dict[str, set[int]] = {}
+    for r in records:
+        out.setdefault(f"{r['task']}/{r['split']}", set()).add(int(r["seed"]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _example_frames(records: list[dict], out: Path) -> list[tuple[Path, dict]]:
+    """The first episode of each (policy, task, split), its frame rendered again (scenes are
+    deterministic) and annotated."""
+    import cv2
+
+    from physgen.cell.cell import RobotCell
+    from physgen.evaluation.episode import begin
+    from physgen.evaluation.figures import annotated_frame
+    from physgen.tasks import load_task
+
+    firsts: dict[tuple, dict] = {}
+    for r in sorted(records, key=lambda r: int(r["seed"])):
+        firsts.setdefault((r["policy"], r["task"], r["split"]), r)
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    with RobotCell() as cell:
+        for (policy, task, split), r in firsts.items():
+            _, image = begin(cell, load_task(task), int(r["seed"]), split)
+            path = out / f"{policy}_{task}_{split}_{r['seed']}.jpg"
+            cv2.imwrite(str(path), annotated_frame(image, r)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+            made.append((path, r))
+    return made
+
+
+def _img(path: Path, mime: str) -> str:
+    return f'<img src="data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode()}">'
+
+
+def _page(results: dict, matrix, pictures: dict, examples: list) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in matrix.columns)
+    body = []
+    for r in matrix.rows:
+        cells = []
+        for c in matrix.columns:
+            cell = matrix.cells.get((r, c))
+            if cell is None:
+                cells.append("<td></td>")
+                continue
+            lo, hi = cell.interval
+            diff = "" if cell.diff is None else "<br><small>vs {}: {:+.0%} [{:+.0%}, {:+.0%}]</small>".format(
+                e(str(matrix.base)), *cell.diff)
+            cells.append(f"<td>{cell.rate:.0%} [{lo:.0%}, {hi:.0%}]<br><small>n={cell.n}, reward "
+                         f"{cell.mean_reward:.2f}, parse failures {cell.parse_failures / cell.n:.0%}</small>"
+                         f"{diff}</td>")
+        body.append(f"<tr><th>{e(r)}</th>{''.join(cells)}</tr>")
+    figs = "".join(f"<h3>{e(k)}</h3>{_img(v, 'image/png')}" for k, v in pictures.items())
+    frames = "".join(f"<figure>{_img(p, 'image/jpeg')}</figure>" for p, _ in examples)
+    env = results["environment"]
+    envrows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in {
+        "python": env["python"], "platform": env["platform"], "git commit": env["git_commit"],
+        **{f"package {k}": v for k, v in env["packages"].items()},
+        "physics": json.dumps(results["physics"]), "seeds": json.dumps(results["seeds"]),
+        "fingerprints": json.dumps(results["fingerprints"])}.items())
+    probes = "".join(
+        f"<h3>{e(p['config']['model'])} on {e(p['config']['task'])}</h3><table><tr><th>quantity</th><th>metric</th>"
+        "<th>probe</th><th>shuffled labels</th><th>baseline</th><th>n</th></tr>"
+        + "".join(f"<tr><td>{e(s['quantity'])}</td><td>{e(s['metric'])}</td><td>{s['probe']:.3f}</td>"
+                  f"<td>{s['shuffled']:.3f}</td><td>{s['baseline']:.3f}</td><td>{s['n']}</td></tr>"
+                  for s in p["scores"])
+        + "</table>" for p in results["probes"])
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>physgen report</title><style>
+body{{font-family:sans-serif;margin:2em;max-width:1400px}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}} img{{max-width:100%}}
+figure{{display:inline-block;margin:4px}} small{{color:#555}}</style></head><body>
+<h1>physgen report</h1>
+<p>{results['episodes']} episodes from <code>episodes.jsonl</code> in {e(results['run_dir'])}; every number below
+is computed from those records (<code>results.json</code>, schema {RESULTS_SCHEMA} v{RESULTS_VERSION}).</p>
+<h2>Transfer matrix</h2><p>Success rate [Wilson 95% interval]; the paired difference to the base row
+(<b>{e(str(matrix.base))}</b>) on the same scenes, with its 95% interval.</p>
+<table><tr><th></th>{head}</tr>{''.join(body)}</table>
+<h2>Figures</h2>{figs}
+{'<h2>Decodability (linear probes)</h2>' + probes if probes else ''}
+<h2>Example frames</h2><p>The frame each policy saw in its first episode of each task, with its answer and the
+outcome.</p>{frames}
+<h2>Environment</h2><table>{envrows}</table>
+</body></html>
+"""
