@@ -245,6 +245,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_efficiency)
 
+    s = sub.add_parser("study", help="the whole protocol from one YAML file: pre-train, SFT and GRPO on each source "
+                                     "task, evaluate every condition on every task, probe, report; done stages are "
+                                     "skipped")
+    s.add_argument("--config", type=Path, default=None, help="a study YAML (default: the installed config/study.yaml)")
+    s.set_defaults(func=cmd_study)
+
     s = sub.add_parser("report", help="the shareable report of an eval run: results.json, matrix.csv, figures, "
                                       "annotated example frames and one self-contained HTML page")
     s.add_argument("run_dir", type=Path, help="a `physgen eval --out` directory")
@@ -562,7 +568,10 @@ def cmd_eval(args) -> int:
         if args.cell_config is not None:
             raise ConfigError("cell-config", str(args.cell_config), "no cell config with --via ros (the cell "
                               "node takes its settings from config/evaluation.yaml)")
-        records = _eval_over_ros(specs, tasks, splits, args)
+        from physgen_nodes.eval_graph import evaluate_over_ros
+
+        records = [r for split in splits
+                   for r in evaluate_over_ros(specs, tasks, args.episodes, args.seed, split, args.out)]
     else:
         bar = _progress(len(specs) * len(tasks) * len(splits) * args.episodes, "episodes")
         records = []
@@ -586,25 +595,6 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _eval_over_ros(specs, tasks: list[str], splits: list[str], args) -> list[dict]:
-    """Each policy and split through the evaluation graph (in this process, as bringup runs it); the
-    evaluation node appends to ``OUT/episodes.jsonl`` and resumes there, labelled with the policy's label."""
-    from physgen.evaluation.run import EPISODES, EpisodeFile, key
-    from physgen.evaluation.suite import episode_seeds
-    from physgen_nodes.bringup import run
-
-    for spec in specs:
-        for split in splits:
-            arguments = {"policy": spec.kind, "model": spec.model, "tasks": tasks, "episodes": args.episodes,
-                         "seed": args.seed, "split": split, "out_dir": str(args.out)}
-            status = run("evaluation", None, [f"evaluation.policy={spec.label}"], arguments)
-            if status != 0:
-                raise SystemExit(status)
-    done = {key(r): r for r in EpisodeFile(args.out / EPISODES).records}
-    return [done[(s.label, t, split, seed)] for split in splits for t in tasks
-            for seed in episode_seeds(args.seed, args.episodes) for s in specs]
-
-
 def _splits(text: str) -> list[str]:
     splits = [s.strip() for s in text.split(",") if s.strip()]
     for s in splits:
@@ -621,6 +611,17 @@ def cmd_efficiency(args) -> int:
                            examples=args.examples, lora=args.lora, learning_rate=args.lr, seed=args.seed)
     print(table(cfg, measure(cfg)))
     print(f"curves: {args.out / 'efficiency.json'}")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from physgen.resources import data_dir
+    from physgen.study import StudyConfig, run_study
+
+    cfg = StudyConfig.load(args.config or data_dir("config") / "study.yaml")
+    _, matrix = run_study(cfg)
+    print(matrix.table())
+    print(f"report: {cfg.out / 'eval' / 'report.html'}")
     return 0
 
 
