@@ -51,10 +51,13 @@ def test_a_bad_study_value_names_it(tmp_path):
         StudyConfig.load(path)
 
 
-def test_the_installed_study_file_loads():
+def test_the_installed_study_files_load():
     from pathlib import Path
 
     from physgen.study import StudyConfig
 
-    cfg = StudyConfig.load(Path(__file__).resolve().parents[2] / "config" / "study.yaml")
+    config = Path(__file__).resolve().parents[2] / "config"
+    cfg = StudyConfig.load(config / "study.yaml")
     assert cfg.source_tasks == ("fall_direction", "stability", "shift") and cfg.grpo.reward_workers == 2
+    quick = StudyConfig.load(config / "study_quick.yaml")
+    assert quick.eval.via == "ros" and quick.eval.record and quick.source_tasks == ("fall_direction",)
