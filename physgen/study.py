@@ -22,29 +22,32 @@ from pathlib import Path
 from physgen.config import build, in_range, load_yaml, one_of, require, to_dict
 
 
-@dataclass(frozen=True)
-class PretrainStage:
-    steps: int = 600  # 0: the model is used as it is
-    examples: int = 1024
-    learning_rate: float = 3e-4
+class _Stage:
+    """A training stage: ``steps`` 0 skips it."""
+
+    steps: int
 
     def __post_init__(self) -> None:
         in_range("steps", self.steps, 0, 10_000_000)
 
 
 @dataclass(frozen=True)
-class SFTStage:
+class PretrainStage(_Stage):
+    steps: int = 600  # 0: the model is used as it is
+    examples: int = 1024
+    learning_rate: float = 3e-4
+
+
+@dataclass(frozen=True)
+class SFTStage(_Stage):
     steps: int = 400  # 0: no SFT rows
     examples: int = 1024
     lora: bool = False
     learning_rate: float = 3e-4
 
-    def __post_init__(self) -> None:
-        in_range("steps", self.steps, 0, 10_000_000)
-
 
 @dataclass(frozen=True)
-class GRPOStage:
+class GRPOStage(_Stage):
     steps: int = 100  # 0: no GRPO rows
     examples: int = 256  # prompts
     mode: str = "one-step"
@@ -54,9 +57,6 @@ class GRPOStage:
     num_generations: int = 16
     max_completion_length: int = 4
     reward_workers: int = 1
-
-    def __post_init__(self) -> None:
-        in_range("steps", self.steps, 0, 10_000_000)
 
 
 @dataclass(frozen=True)
