@@ -63,6 +63,7 @@ class CellNode(Node):
         super().__init__("cell", **kwargs)
         self.stream = declare_config(self, StreamConfig)
         self.cell = RobotCell(declare_config(self, CellConfig, "cell."))
+        self.cell_record = to_dict(self.cell.config)  # sent with every episode: what decides its frames
         self.oracles = Oracles(self.cell.config.physics)
         self.current = None  # (task, instance) of the scene in the cell
         self.closed = False
@@ -125,7 +126,7 @@ class CellNode(Node):
         publish_matched(self.episode_pub, record_msg("episode", {
             "request_id": req.get("request_id"), "task": inst.task, "seed": inst.seed, "split": inst.split,
             "prompt": inst.prompt, "variant": inst.variant, "physics": self.cell.physics_record(),
-            "cell": to_dict(self.cell.config), "frame_after_ns": frame_after}))
+            "cell": self.cell_record, "frame_after_ns": frame_after}))
         self.publish_frame()  # the new scene at once, whatever the stream rate
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:

@@ -81,6 +81,14 @@ def image_token_id(tokenizer) -> int | None:
     return None
 
 
+def vision_inputs(processor, ids, images: list[list]) -> dict:
+    """The model's image inputs for token ids ``ids`` (batch x length) holding ``images`` (per row, in
+    order): pixel values, grid sizes, and which tokens are image placeholders."""
+    flat = [im for ims in images for im in ims]
+    return {**processor.image_processor(images=flat, return_tensors="pt"),
+            "mm_token_type_ids": (ids == image_token_id(processor.tokenizer)).long()}
+
+
 def generate_turn(model, processor, seqs: list[list[int]], images: list[list], eos_ids: list[int],
                   **generate_kwargs) -> list[list[int]]:
     """One answer for each token sequence (up to and including its first EOS), its images in order."""
@@ -90,9 +98,7 @@ def generate_turn(model, processor, seqs: list[list[int]], images: list[list], e
     tok = processor.tokenizer
     ids = pad([torch.tensor(s) for s in seqs], padding_value=tok.pad_token_id, padding_side="left")
     attn = pad([torch.ones(len(s), dtype=torch.long) for s in seqs], padding_value=0, padding_side="left")
-    flat = [im for ims in images for im in ims]
-    inputs = {"input_ids": ids, "attention_mask": attn, **processor.image_processor(images=flat, return_tensors="pt"),
-              "mm_token_type_ids": (ids == image_token_id(tok)).long()}
+    inputs = {"input_ids": ids, "attention_mask": attn, **vision_inputs(processor, ids, images)}
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
     with torch.no_grad():
         out = model.generate(**inputs, **generate_kwargs)
@@ -159,10 +165,6 @@ def multistep_trainer(base):
                 return generate_turn(model, self.processing_class, seqs, images, self.eos_token_ids,
                                      generation_config=self.generation_config)
 
-        def _pixels(self, images: list[list]) -> dict:
-            flat = [im for ims in images for im in ims]
-            return dict(self.processing_class.image_processor(images=flat, return_tensors="pt"))
-
         def _generate_and_score_completions(self, inputs):
             device = self.accelerator.device
             mode = "train" if self.model.training else "eval"
@@ -181,8 +183,8 @@ def multistep_trainer(base):
             tool_mask = pad([torch.tensor(r.mask) for r in rollouts], padding_value=1, padding_side="right").to(device)
             input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
             attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-            forward = {k: v.to(device) for k, v in self._pixels([r.images for r in rollouts]).items()}
-            forward["mm_token_type_ids"] = (input_ids == self._image_pad_token_id).long()
+            forward = {k: v.to(device) for k, v in
+                       vision_inputs(self.processing_class, input_ids, [r.images for r in rollouts]).items()}
             num_images = [len(r.images) for r in rollouts]
             keep = completion_ids.size(1)
             batch = self.args.per_device_train_batch_size if mode == "train" else self.args.per_device_eval_batch_size
