@@ -95,6 +95,8 @@ class RobotCell:
         self._pins: dict[str, int] = {}
         self._textures: dict[str, int] = {}
         self.sim_time = 0.0
+        self._world = 0  # counts world rebuilds; part of the key of the last rendered frame
+        self._last_frame: tuple[tuple, np.ndarray] | None = None
         self._reset_world()
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -143,6 +145,7 @@ class RobotCell:
             if self.config.wrist_camera else None
         )
         self.blocks, self._pins, self.sim_time = {}, {}, 0.0
+        self._world += 1
 
     def close(self) -> None:
         global _EGL_OWNER
@@ -319,8 +322,24 @@ class RobotCell:
 
     # --- sensing ---------------------------------------------------------------------------------
     def render(self) -> np.ndarray:
-        """The scene camera's RGB frame: exactly the image a model sees."""
-        return self.scene_camera.render(self.scene.appearance if self.scene else _DEFAULT_APPEARANCE)
+        """The scene camera's RGB frame: exactly the image a model sees.
+
+        A scene that has not moved since the last frame is not drawn again: the renderer is
+        deterministic, so the last frame is that image (a copy of it is returned). The key is the
+        world, the camera and the pose of every body and joint, read from the physics."""
+        cam = self.scene_camera
+        key = (self._world, cam.eye, cam.target, cam.up, self._visible_state())
+        if self._last_frame is None or self._last_frame[0] != key:
+            rgb = self.scene_camera.render(self.scene.appearance if self.scene else _DEFAULT_APPEARANCE)
+            self._last_frame = (key, rgb)
+        return self._last_frame[1].copy()
+
+    def _visible_state(self) -> tuple:
+        c = self.client
+        poses = tuple(c.getBasePositionAndOrientation(c.getBodyUniqueId(i)) for i in range(c.getNumBodies()))
+        joints = () if self.arm is None else tuple(
+            s[0] for s in c.getJointStates(self.arm.body, range(c.getNumJoints(self.arm.body))))
+        return poses, joints
 
     def render_wrist(self) -> np.ndarray:
         if self.wrist_camera is None:

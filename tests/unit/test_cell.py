@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from physgen.cell.camera import Camera
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CameraConfig, CellConfig
 from physgen.cell.primitives import Pick, Place, execute
@@ -172,3 +173,26 @@ def test_scene_camera_resolution(width, height):
         assert img.shape == (height, width, 3) and img.dtype == np.uint8
         assert img.std() > 0
         assert np.array_equal(img, c.render())  # rendering does not change the scene
+
+
+def test_a_still_scene_is_drawn_once_and_every_change_is_drawn_again(monkeypatch):
+    draws = []
+    draw = Camera.render
+    monkeypatch.setattr(Camera, "render", lambda self, appearance: draws.append(1) or draw(self, appearance))
+    with RobotCell() as c:
+        def fresh():  # what the renderer draws now, bypassing the last frame
+            return draw(c.scene_camera, c.scene.appearance)
+
+        c.load(tower([0.0, 0.04]))  # offset: the top block falls
+        first = c.render()
+        assert np.array_equal(c.render(), first) and len(draws) == 1
+        first[:] = 0  # the caller's copy; the kept frame is untouched
+        assert np.array_equal(c.render(), fresh()) and len(draws) == 1
+        c.release()
+        c.step(120)
+        moved = c.render()
+        assert len(draws) == 2 and np.array_equal(moved, fresh())
+        c.client.resetJointState(c.arm.body, 0, c.arm.joint_positions()[0] + 0.3)
+        assert np.array_equal(c.render(), fresh()) and len(draws) == 3
+        c.load(tower([0.0]))
+        assert np.array_equal(c.render(), fresh()) and len(draws) == 4
