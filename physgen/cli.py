@@ -12,11 +12,13 @@ from pathlib import Path
 from physgen.config import ConfigError, build, load_yaml, one_of, to_dict
 from physgen.policy.factory import POLICIES, make_policy
 
-VLM_ONLY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
 # physgen_nodes.bringup.GRAPHS (a test keeps them equal)
 BRINGUP_GRAPHS = ("cell", "evaluation", "record", "sft", "grpo")
-EXTRA_MODULES = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors",
-               "rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "cv2", "rosbags", "mcap"}
+# module -> the extra that installs it (a missing one is named with its install command)
+EXTRA_MODULES = {**dict.fromkeys(("torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers",
+                                  "safetensors"), "vlm"),
+                 **dict.fromkeys(("rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "rosbags", "mcap"), "ros"),
+                 **dict.fromkeys(("cv2", "matplotlib"), "report")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"physgen: error: {e}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] not in EXTRA_MODULES:
+        extra = EXTRA_MODULES.get((e.name or "").split(".")[0])
+        if extra is None:
             raise
-        extra = "vlm" if (e.name or "").split(".")[0] in VLM_ONLY else "ros"
         print(f"physgen: error: this command needs {e.name!r}, from the {extra} extra: pip install "
               f"'physgen[{extra}]' (in a checkout: .venv/bin/pip install -e '.[{extra}]'; with ROS 2 "
               "installed, source it instead of the ros extra)", file=sys.stderr)
@@ -165,7 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--policy", choices=POLICIES, help="vlm.policy and the evaluation's policy label")
     g.add_argument("--model", help="vlm.model (for --policy vlm), sft.model or grpo.model: a model directory "
                                    "or recipe name")
-    g.add_argument("--tasks", help="evaluation.tasks: comma-separated task names, or 'all'")
+    g.add_argument("--tasks", help="evaluation.tasks: comma-separated task names (NAME:N: N episodes of that task), "
+                                   "or 'all'")
     g.add_argument("--episodes", type=int, help="evaluation.episodes, per task")
     g.add_argument("--seed", type=int, help="evaluation.seed and vlm.seed")
     g.add_argument("--split", choices=("train", "heldout"), help="evaluation.split")
@@ -215,7 +218,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", action="append", required=True, metavar="[LABEL=]KIND[:MODEL]",
                    help="repeatable: expert, chance or vlm:MODEL (a model directory or recipe), optionally "
                         "LABEL= first, e.g. sft_fd=vlm:runs/sft_fd/model")
-    s.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
+    s.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'; NAME:N runs N episodes of "
+                                                  "that task instead of --episodes")
     s.add_argument("--episodes", type=int, default=20, help="episodes per task and policy")
     s.add_argument("--seed", type=int, default=0, help="first scene seed (seeds SEED, SEED+1, ...)")
     s.add_argument("--splits", default="train,heldout", help="train and/or heldout, comma-separated")
@@ -273,7 +277,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="write the scores as JSON here")
     s.set_defaults(func=cmd_probe)
 
-    s = sub.add_parser("run", help="the main job: expert and chance over the whole suite, with a report")
+    s = sub.add_parser("run", help="the main job: a short study (tiny model built here, pre-trained, SFT and GRPO on "
+                                   "fall_direction; base, SFT, GRPO, expert and chance on every task over the ROS 2 "
+                                   "graph, recorded to bags; the report); prints the transfer matrix")
+    s.add_argument("--config", type=Path, default=None,
+                   help="a study YAML (default: the installed config/study_quick.yaml; config/study.yaml is the "
+                        "full protocol)")
+    s.add_argument("--model", help="a model directory or recipe instead of the config's model")
+    s.add_argument("--out", type=Path, help="instead of the config's out directory")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("suite", help="expert and chance (or a VLM) over the whole task suite in-process, with the "
+                                     "simulation-vs-analytic ground-truth check; no training")
     s.add_argument("--policy", action="append", choices=POLICIES,
                    help="repeatable; default: expert and chance, and vlm when --model is given")
     s.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
@@ -285,7 +300,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="run directory (default runs/run-<time>)")
     _model_arg(s)
     _cell_arg(s)
-    s.set_defaults(func=cmd_run)
+    s.set_defaults(func=cmd_suite)
     return p
 
 
@@ -326,6 +341,18 @@ def _task_list(spec: str) -> list[str]:
         if t not in names:
             raise ConfigError("tasks", t, f"'all' or names from {names}")
     return chosen
+
+
+def _task_entries(spec: str) -> list[str]:
+    """``all``, or task names each optionally with its own episode count (``fall_direction:30``)."""
+    from physgen.evaluation.suite import task_plan
+    from physgen.tasks import task_names
+
+    if spec == "all":
+        return task_names()
+    entries = [t.strip() for t in spec.split(",") if t.strip()]
+    task_plan(entries, 1)
+    return entries
 
 
 def cmd_tasks(args) -> int:
@@ -488,7 +515,7 @@ def cmd_bringup(args) -> int:
             _positive(name, getattr(args, name))
     arguments = {
         "policy": args.policy, "model": args.model, "seed": args.seed, "split": args.split,
-        "episodes": args.episodes, "tasks": _task_list(args.tasks) if args.tasks is not None else None,
+        "episodes": args.episodes, "tasks": _task_entries(args.tasks) if args.tasks is not None else None,
         "out_dir": str(args.out_dir) if args.out_dir is not None else None,
         "bag": str(args.bag) if args.bag is not None else None,
         "task": args.task, "out": str(args.out) if args.out is not None else None, "steps": args.steps,
@@ -554,13 +581,14 @@ def cmd_eval(args) -> int:
     from physgen.evaluation.matrix import transfer_matrix
     from physgen.evaluation.report import write_report
     from physgen.evaluation.run import PolicySpec, evaluate_resumable
+    from physgen.evaluation.suite import scenes
 
     _positive("episodes", args.episodes)
     specs = [PolicySpec.parse(p) for p in args.policy]
     labels = [s.label for s in specs]
     base = args.base or labels[0]
     one_of("base", base, tuple(labels))
-    tasks = _task_list(args.tasks)
+    tasks = _task_entries(args.tasks)
     splits = _splits(args.splits)
     cell_config = _cell_config(args)
     t0 = time.perf_counter()
@@ -573,7 +601,7 @@ def cmd_eval(args) -> int:
         records = [r for split in splits
                    for r in evaluate_over_ros(specs, tasks, args.episodes, args.seed, split, args.out)]
     else:
-        bar = _progress(len(specs) * len(tasks) * len(splits) * args.episodes, "episodes")
+        bar = _progress(len(specs) * len(scenes(tasks, args.episodes, args.seed)) * len(splits), "episodes")
         records = []
         try:
             for split in splits:
@@ -625,6 +653,40 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    import dataclasses
+
+    from physgen.resources import data_dir
+    from physgen.study import StudyConfig, run_study
+
+    path = args.config or data_dir("config") / "study_quick.yaml"
+    cfg = StudyConfig.load(path)
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("model", args.model), ("out", args.out)) if v})
+    if cfg.eval.via == "ros":
+        for name, value in local_graph().items():
+            print(f"{name}={value} (not set: this run's ROS 2 graph stays on this machine)", file=sys.stderr)
+    print(f"study: {path} -> {cfg.out}", file=sys.stderr)
+    t0 = time.perf_counter()
+    _, matrix = run_study(cfg)
+    print(matrix.table())
+    print(f"\nreport: {cfg.out / 'eval' / 'report.html'} (results.json, matrix.csv, figures/, frames/); "
+          f"episodes: {cfg.out / 'eval' / 'episodes.jsonl'}; bags: {cfg.out / 'bags'}; "
+          f"{(time.perf_counter() - t0) / 60:.1f} min")
+    return 0
+
+
+def local_graph() -> dict[str, str]:
+    """Keep a ROS 2 graph started here on this machine and to itself, unless the environment already
+    says otherwise: ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a ``ROS_DOMAIN_ID`` of its own
+    (from the process id, 1..100). Returns what it set."""
+    import os
+
+    wanted = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": str(1 + os.getpid() % 100)}
+    chosen = {k: v for k, v in wanted.items() if not os.environ.get(k)}
+    os.environ.update(chosen)
+    return chosen
+
+
 def cmd_report(args) -> int:
     from physgen.evaluation.results import build
 
@@ -654,7 +716,7 @@ def cmd_probe(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
+def cmd_suite(args) -> int:
     from physgen.evaluation.ground_truth import check_agreement
     from physgen.evaluation.report import summarize, table, write_report
     from physgen.evaluation.suite import evaluate
@@ -682,7 +744,7 @@ def cmd_run(args) -> int:
         bar.close()
         oracles.close()
     meta = {
-        "command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "physgen run",
+        "command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "physgen suite",
         "tasks": tasks, "splits": splits, "policies": [p.describe() for p in policies], "seed": args.seed,
         "episodes": args.episodes, "physics": physics, "cell_config": to_dict(cell_config),
         "wall_time_s": round(time.perf_counter() - t0, 1),

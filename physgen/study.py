@@ -112,6 +112,18 @@ class StudyConfig:
         return build(cls, load_yaml(path), "study")
 
 
+def needs(cfg: StudyConfig) -> None:
+    """Import what the stages of ``cfg`` will use, so a missing install stops the study before any
+    work (ModuleNotFoundError naming the module)."""
+    import importlib
+
+    modules = ["torch", "transformers", "trl", "matplotlib", "cv2"]
+    if cfg.eval.via == "ros":
+        modules += ["rclpy", "sensor_msgs", "mcap"] if cfg.eval.record else ["rclpy", "sensor_msgs"]
+    for m in modules:
+        importlib.import_module(m)
+
+
 def _done(run: Path) -> bool:
     return (run / "model" / "config.json").is_file()
 
@@ -169,24 +181,18 @@ def evaluate(cfg: StudyConfig, rows: dict[str, str], progress: bool) -> list[dic
     e = cfg.eval
     specs = [PolicySpec(label, "vlm", model) for label, model in rows.items()]
     specs += [PolicySpec("expert", "expert"), PolicySpec("chance", "chance")]
-    tasks = list(e.tasks or task_names())
-    groups = [(tasks, e.episodes)]
-    if e.source_episodes and e.source_episodes != e.episodes:
-        groups = [([t for t in tasks if t not in cfg.source_tasks], e.episodes),
-                  ([t for t in tasks if t in cfg.source_tasks], e.source_episodes)]
+    tasks = [f"{t}:{e.source_episodes}" if t in cfg.source_tasks and e.source_episodes else t
+             for t in (e.tasks or task_names())]
     out = Path(cfg.out) / "eval"
     records = []
     for split in e.splits:
-        for group, episodes in groups:
-            if not group:
-                continue
-            if e.via == "ros":
-                from physgen_nodes.eval_graph import evaluate_over_ros
+        if e.via == "ros":
+            from physgen_nodes.eval_graph import evaluate_over_ros
 
-                bags = Path(cfg.out) / "bags" if e.record else None
-                records += evaluate_over_ros(specs, group, episodes, e.seed, split, out, bags)
-            else:
-                records += evaluate_resumable(specs, group, episodes, e.seed, split, out)
+            bags = Path(cfg.out) / "bags" if e.record else None
+            records += evaluate_over_ros(specs, tasks, e.episodes, e.seed, split, out, bags)
+        else:
+            records += evaluate_resumable(specs, tasks, e.episodes, e.seed, split, out)
     return records
 
 
@@ -211,6 +217,7 @@ def run_study(cfg: StudyConfig, progress: bool = True):
     """Every stage, skipping what is done; returns (results.json content, matrix)."""
     from physgen.evaluation.results import build as build_report
 
+    needs(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "physgen_study.json").write_text(json.dumps(to_dict(cfg), indent=2))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from physgen.evaluation.run import EPISODES, EpisodeFile, PolicySpec, key
-from physgen.evaluation.suite import episode_seeds
+from physgen.evaluation.suite import scenes
 
 
 def evaluate_over_ros(specs: list[PolicySpec], tasks: list[str], episodes: int, seed: int, split: str, out: Path,
@@ -26,4 +26,4 @@ def evaluate_over_ros(specs: list[PolicySpec], tasks: list[str], episodes: int, 
         if status != 0:
             raise SystemExit(status)
     done = {key(r): r for r in EpisodeFile(Path(out) / EPISODES).records}
-    return [done[(s.label, t, split, n)] for t in tasks for n in episode_seeds(seed, episodes) for s in specs]
+    return [done[(s.label, t, split, n)] for t, n in scenes(tasks, episodes, seed) for s in specs]

@@ -36,7 +36,7 @@ from physgen.evaluation.episode import assemble, failed
 from physgen.evaluation.report import summarize, table, write_report
 from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, without_names
 from physgen.evaluation.run import key as episode_key
-from physgen.evaluation.suite import episode_seeds
+from physgen.evaluation.suite import scenes, task_plan
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import SPLITS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
@@ -47,7 +47,7 @@ from physgen_nodes.runner import run_node
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    tasks: tuple[str, ...] = field(default_factory=lambda: tuple(task_names()))
+    tasks: tuple[str, ...] = field(default_factory=lambda: tuple(task_names()))  # NAME or NAME:EPISODES
     episodes: int = 3
     seed: int = 0
     split: str = "train"
@@ -59,9 +59,8 @@ class EvaluationConfig:
 
     def __post_init__(self) -> None:
         require(len(self.tasks) > 0, "tasks", self.tasks, "at least one task")
-        for t in self.tasks:
-            one_of("tasks", t, tuple(task_names()))
         in_range("episodes", self.episodes, 1, 1_000_000)
+        task_plan(self.tasks, self.episodes)
         one_of("split", self.split, SPLITS)
         require(bool(self.out_dir), "out_dir", self.out_dir, "a directory path")
 
@@ -120,24 +119,22 @@ class EvaluationNode(Node):
         done = {episode_key(r): r for r in log.records}
         label = cfg.policy  # else the VLM node's name for its policy, from the first answer
         t0 = time.perf_counter()
-        for name in cfg.tasks:
-            task = load_task(name)
-            for seed in episode_seeds(cfg.seed, cfg.episodes):
-                if not self.context.ok():
-                    return 1
-                rec = done.get((label, name, cfg.split, seed)) if label else None
-                if rec is None:
-                    rec = self.episode(task, seed, cfg.split)
-                    label = label or rec["policy"]
-                    if episode_key(rec) not in done:  # else run again only to learn the label: counted once
-                        log.append(rec)
-                        done[episode_key(rec)] = rec
-                        self.episode_pub.publish(record_msg("evaluation_episode", rec))
-                    rec = done[episode_key(rec)]
-                else:
-                    self.resumed += 1
-                self.records.append(rec)
-                self.episodes += 1
+        for name, seed in scenes(cfg.tasks, cfg.episodes, cfg.seed):
+            if not self.context.ok():
+                return 1
+            rec = done.get((label, name, cfg.split, seed)) if label else None
+            if rec is None:
+                rec = self.episode(load_task(name), seed, cfg.split)
+                label = label or rec["policy"]
+                if episode_key(rec) not in done:  # else run again only to learn the label: counted once
+                    log.append(rec)
+                    done[episode_key(rec)] = rec
+                    self.episode_pub.publish(record_msg("evaluation_episode", rec))
+                rec = done[episode_key(rec)]
+            else:
+                self.resumed += 1
+            self.records.append(rec)
+            self.episodes += 1
         meta = {"command": "ros evaluation node", "tasks": list(cfg.tasks), "splits": [cfg.split],
                 "seed": cfg.seed, "episodes": cfg.episodes, "via": "ros",
                 "physics": next((r["physics"] for r in self.records if r["physics"]), {}),

@@ -24,7 +24,7 @@ from physgen.cell.config import CellConfig
 from physgen.config import ConfigError, one_of, require, to_dict
 from physgen.evaluation.episode import run_episode
 from physgen.evaluation.report import _json_default
-from physgen.evaluation.suite import episode_seeds
+from physgen.evaluation.suite import scenes
 from physgen.policy.factory import POLICIES
 from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
@@ -153,22 +153,21 @@ def evaluate_resumable(specs: list[PolicySpec], tasks: list[str], episodes: int,
                     raise ConfigError("out", str(out), f"a directory without episodes of another configuration "
                                                        f"({name} has fingerprint {r.get('fingerprint')}, this run "
                                                        f"{prints[name[0]]})")
-            for name in tasks:
+            for name, s in scenes(tasks, episodes, seed):
                 task = load_task(name)
-                for s in episode_seeds(seed, episodes):
-                    for policy in policies:
-                        if (policy.name, name, split, s) in done:
-                            if on_episode is not None:
-                                on_episode(done[(policy.name, name, split, s)])
-                            continue
-                        rec = run_episode(cell, task, s, split, policy, oracles).to_dict()
-                        rec.update(model=without_names(policy.describe()), fingerprint=prints[policy.name])
-                        log.append(rec)
-                        done[key(rec)] = rec
+                for policy in policies:
+                    if (policy.name, name, split, s) in done:
                         if on_episode is not None:
-                            on_episode(rec)
+                            on_episode(done[(policy.name, name, split, s)])
+                        continue
+                    rec = run_episode(cell, task, s, split, policy, oracles).to_dict()
+                    rec.update(model=without_names(policy.describe()), fingerprint=prints[policy.name])
+                    log.append(rec)
+                    done[key(rec)] = rec
+                    if on_episode is not None:
+                        on_episode(rec)
     finally:
         for p in policies:
             p.close()
         oracles.close()
-    return [done[(p, t, split, s)] for t in tasks for s in episode_seeds(seed, episodes) for p in labels]
+    return [done[(p, t, split, s)] for t, s in scenes(tasks, episodes, seed) for p in labels]

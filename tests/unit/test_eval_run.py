@@ -28,6 +28,23 @@ def test_policies_are_named_on_the_command_line():
             PolicySpec.parse(bad)
 
 
+def test_a_task_may_carry_its_own_episode_count(tmp_path):
+    from physgen.config import ConfigError
+    from physgen.evaluation.run import PolicySpec, evaluate_resumable
+    from physgen.evaluation.suite import scenes, task_plan
+
+    assert task_plan(["stability", "fall_direction:3"], 2) == [("stability", 2), ("fall_direction", 3)]
+    assert scenes(["stability", "fall_direction:3"], 1, 5) == [("stability", 5), ("fall_direction", 5),
+                                                               ("fall_direction", 6), ("fall_direction", 7)]
+    for bad in ("nope", "stability:0", "stability:x", "stability:-1"):
+        with pytest.raises(ConfigError, match="tasks"):
+            task_plan([bad], 1)
+    records = evaluate_resumable([PolicySpec.parse("chance")], ["stability", "fall_direction:3"], 1, 0, "train",
+                                 tmp_path)
+    assert [(r["task"], r["seed"]) for r in records] == [("stability", 0), ("fall_direction", 0),
+                                                        ("fall_direction", 1), ("fall_direction", 2)]
+
+
 def _cmd(out: Path, *policies: str) -> list[str]:
     return [sys.executable, "-m", "physgen.cli", "eval", *(a for p in policies for a in ("--policy", p)),
             "--tasks", "fall_direction,stability", "--episodes", "6", "--seed", "3", "--splits", "train",
