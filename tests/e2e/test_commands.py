@@ -74,8 +74,8 @@ def test_bad_config_fails_at_start_naming_the_value(tmp_path):
 
 
 @pytest.mark.slow
-def test_main_job_small(tmp_path):
-    proc = physgen("run", "--episodes", "1", "--tasks", "stability,shift", "--ground-truth", "10",
+def test_suite_small(tmp_path):
+    proc = physgen("suite", "--episodes", "1", "--tasks", "stability,shift", "--ground-truth", "10",
                    "--out", str(tmp_path / "run"))
     assert "stability" in proc.stdout and "report:" in proc.stdout
     report = json.loads((tmp_path / "run" / "report.json").read_text())
