@@ -192,11 +192,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("bag", type=Path)
     b.add_argument("--reward-workers", type=int, default=0, help="processes executing answers (0: this one)")
     b.set_defaults(func=cmd_bag_score)
-    b = bsub.add_parser("export", help="a recorded evaluation as a dataset: one row per episode with the frame "
-                                       "the policy saw, its prompt, answer, action and outcome; failures labelled")
+    b = bsub.add_parser("export", help="a recorded evaluation as a dataset, failures kept and labelled: parquet, "
+                                       "one row per episode with the frame the policy saw, its prompt, answer, "
+                                       "action and outcome; or lerobot, a LeRobot v3.0 dataset of the episodes' "
+                                       "frames, joint states and outcomes")
     b.add_argument("bag", type=Path)
-    b.add_argument("--format", choices=("parquet",), default="parquet")
-    b.add_argument("--out", type=Path, required=True, help="the file to write (e.g. episodes.parquet)")
+    b.add_argument("--format", choices=("parquet", "lerobot"), default="parquet")
+    b.add_argument("--out", type=Path, required=True,
+                   help="the file (parquet, e.g. episodes.parquet) or new directory (lerobot) to write")
     b.set_defaults(func=cmd_bag_export)
     b = bsub.add_parser("replay", help="the recorded frames and instructions answered by another policy, open loop, "
                                        "compared with the recorded answers")

@@ -17,7 +17,7 @@ from physgen.config import ConfigError
 from physgen.recording.bag import deserialize, read_bag
 from physgen.recording.frames import image_rgb
 
-FORMATS = ("parquet",)
+FORMATS = ("parquet", "lerobot")
 TOPICS = ["/cell/episode", "/camera/image_raw", "/evaluation/episode"]
 
 
@@ -57,9 +57,15 @@ def episodes_with_frames(bag: Path | str) -> list[tuple[dict, object]]:
 
 
 def export(bag: Path | str, out: Path | str, fmt: str = "parquet") -> dict:
-    """Write the bag's episodes to ``out``; ``{"episodes", "with_frame", "labels": {label: count}}``."""
+    """Write the bag's episodes to ``out``: a parquet file with one row per episode
+    (``{"episodes", "with_frame", "labels": {label: count}}``), or with ``lerobot`` a LeRobot dataset
+    directory (:func:`physgen.recording.lerobot.export_lerobot`)."""
     if fmt not in FORMATS:
         raise ConfigError("format", fmt, f"one of {FORMATS}")
+    if fmt == "lerobot":
+        from physgen.recording.lerobot import export_lerobot
+
+        return export_lerobot(bag, out)
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -247,6 +247,7 @@ def test_physgen_bringup_evaluation_runs_every_episode_and_exits_0(ros_context, 
     exported = export(tmp_path / "bag", tmp_path / "episodes.parquet")
     assert exported["episodes"] == 2 and exported["with_frame"] == 2 and exported["labels"] == {"success": 2}
     _the_exported_frames_are_what_the_policy_saw(tmp_path / "episodes.parquet")
+    _the_lerobot_dataset_holds_every_episode(tmp_path / "bag", tmp_path / "lerobot", records)
 
     from physgen.policy.factory import make_policy
     from physgen.recording.replay import replay
@@ -276,6 +277,53 @@ def _the_exported_frames_are_what_the_policy_saw(path):
             _, expected = begin(cell, load_task(row["task"]), row["seed"], row["split"])
             assert np.array_equal(np.asarray(Image.open(io.BytesIO(row["image_png"]))), expected)
             assert row["prompt"] and row["raw"] and json.loads(row["answer"]) is not None
+
+
+def _the_lerobot_dataset_holds_every_episode(bag, out, records):
+    import datasets
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from physgen.cell.cell import RobotCell
+    from physgen.evaluation.episode import begin
+    from physgen.recording.export import export
+    from physgen.tasks import load_task
+
+    result = export(bag, out, "lerobot")
+    assert result["episodes"] == 2 and result["labels"] == {"success": 2} and result["without_frames"] == 0
+    info = json.loads((out / "meta" / "info.json").read_text())
+    assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 2
+    feats = info["features"]
+
+    def hf(f):  # the datasets feature LeRobot builds from an info.json entry
+        if f["dtype"] == "image":
+            return datasets.Image()
+        return datasets.Value(f["dtype"]) if f["shape"] == [1] else datasets.Sequence(datasets.Value(f["dtype"]),
+                                                                                       length=f["shape"][0])
+
+    data = datasets.Dataset.from_parquet(str(out / "data" / "chunk-000" / "file-000.parquet"),
+                                         features=datasets.Features({k: hf(f) for k, f in feats.items()}))
+    assert len(data) == info["total_frames"] and data["index"] == list(range(len(data)))
+    episodes = pq.read_table(out / "meta" / "episodes" / "chunk-000" / "file-000.parquet").to_pylist()
+    tasks = pd.read_parquet(out / "meta" / "tasks.parquet")
+    assert tasks.index.name == "task" and list(tasks["task_index"]) == list(range(len(tasks)))
+    stats = json.loads((out / "meta" / "stats.json").read_text())
+    assert np.asarray(stats["observation.images.scene"]["mean"]).shape == (3, 1, 1)
+    assert len(stats["action"]["mean"]) == feats["action"]["shape"][0] == 9
+    with RobotCell() as cell:
+        for ep, rec in zip(episodes, records):
+            rows = data.select(range(ep["dataset_from_index"], ep["dataset_to_index"]))
+            assert rows["frame_index"] == list(range(ep["length"]))
+            assert set(rows["episode_index"]) == {ep["episode_index"]}
+            _, shown = begin(cell, load_task(rec["task"]), rec["seed"], rec["split"])
+            assert np.array_equal(np.asarray(rows[0]["observation.images.scene"]), shown)  # what the policy saw
+            assert tasks.index[rows[0]["task_index"]] == rec["prompt"] == ep["tasks"][0]
+            assert rows["next.done"] == [False] * (ep["length"] - 1) + [True]
+            assert rows[-1]["next.success"] is True and rows[-1]["next.reward"] == rec["reward"]
+            assert rows[0]["answer"] == rec["raw"] and rows[0]["label"] == "success"
+            assert rows[0]["observation.state"] != rows[-1]["observation.state"]  # the arm moved in between
+            assert rows[-2]["action"] == rows[-1]["observation.state"]
 
 
 # -- the trainer graphs ------------------------------------------------------------------------
