@@ -231,6 +231,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--via", choices=("inprocess", "ros"), default="inprocess",
                    help="ros: every episode over the ROS 2 graph (cell, VLM, executor and evaluation nodes, as "
                         "`physgen bringup evaluation`; needs rclpy); the same records for a deterministic policy")
+    s.add_argument("--workers", type=int, default=1,
+                   help="with --via ros: graphs run at once, each policy and split in its own process and ROS "
+                        "domain (2 uses both cores of a two-core machine)")
     s.add_argument("--out", type=Path, required=True,
                    help="run directory: episodes.jsonl (started again, the run resumes there), the report and "
                         "the transfer matrix (matrix.csv, matrix.json)")
@@ -601,8 +604,8 @@ def cmd_eval(args) -> int:
                               "node takes its settings from config/evaluation.yaml)")
         from physgen_nodes.eval_graph import evaluate_over_ros
 
-        records = [r for split in splits
-                   for r in evaluate_over_ros(specs, tasks, args.episodes, args.seed, split, args.out)]
+        _positive("workers", args.workers)
+        records = evaluate_over_ros(specs, tasks, args.episodes, args.seed, splits, args.out, workers=args.workers)
     else:
         bar = _progress(len(specs) * len(scenes(tasks, args.episodes, args.seed)) * len(splits), "episodes")
         records = []

@@ -68,10 +68,12 @@ class EvalStage:
     seed: int = 0
     via: str = "inprocess"  # or ros: the evaluation graph, pip-only bringup
     record: bool = False  # via ros: every policy's episodes also to a bag in out/bags/
+    workers: int = 1  # via ros: graphs at once, each in its own process and ROS domain
 
     def __post_init__(self) -> None:
         in_range("episodes", self.episodes, 1, 1_000_000)
         in_range("source_episodes", self.source_episodes, 0, 1_000_000)
+        in_range("workers", self.workers, 1, 64)
         one_of("via", self.via, ("inprocess", "ros"))
         for s in self.splits:
             one_of("splits", s, ("train", "heldout"))
@@ -184,15 +186,14 @@ def evaluate(cfg: StudyConfig, rows: dict[str, str], progress: bool) -> list[dic
     tasks = [f"{t}:{e.source_episodes}" if t in cfg.source_tasks and e.source_episodes else t
              for t in (e.tasks or task_names())]
     out = Path(cfg.out) / "eval"
+    if e.via == "ros":
+        from physgen_nodes.eval_graph import evaluate_over_ros
+
+        bags = Path(cfg.out) / "bags" if e.record else None
+        return evaluate_over_ros(specs, tasks, e.episodes, e.seed, list(e.splits), out, bags, e.workers)
     records = []
     for split in e.splits:
-        if e.via == "ros":
-            from physgen_nodes.eval_graph import evaluate_over_ros
-
-            bags = Path(cfg.out) / "bags" if e.record else None
-            records += evaluate_over_ros(specs, tasks, e.episodes, e.seed, split, out, bags)
-        else:
-            records += evaluate_resumable(specs, tasks, e.episodes, e.seed, split, out)
+        records += evaluate_resumable(specs, tasks, e.episodes, e.seed, split, out)
     return records
 
 

@@ -63,6 +63,10 @@ class Kinematics:
         self._tool = links[model.tool_link]
         self.lower = tuple(float(joints[n][8]) for n in model.arm_joints)
         self.upper = tuple(float(joints[n][9]) for n in model.arm_joints)
+        every = (*model.arm_joints, *model.finger_joints)  # the URDF's limits, for the safety checks
+        self.joint_lower = tuple(float(joints[n][8]) for n in every)
+        self.joint_upper = tuple(float(joints[n][9]) for n in every)
+        self.joint_velocity = tuple(float(joints[n][11]) for n in every)
         self._ranges = [u - lo for lo, u in zip(self.lower, self.upper)]
 
     def close(self) -> None:

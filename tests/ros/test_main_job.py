@@ -1,5 +1,6 @@
 """`physgen run`, the README's main job, at a tiny scale: every stage, the evaluation over the ROS 2
-graph with one bag per policy and split holding all its episodes, and the report."""
+graph (two graphs at once, in processes and domains of their own) with one bag per policy and split
+holding all its episodes, the report; run again, nothing is run or counted twice."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_physgen_run_trains_evaluates_over_the_graph_records_and_reports(ros_con
            "pretrain": {"steps": 2, "examples": 4}, "sft": {"steps": 2, "examples": 4},
            "grpo": {"steps": 1, "examples": 2, "num_generations": 2, "reward_workers": 0},
            "eval": {"tasks": ["fall_direction", "stability"], "episodes": 1, "source_episodes": 2,
-                    "splits": ["train", "heldout"], "via": "ros", "record": True}}
+                    "splits": ["train", "heldout"], "via": "ros", "record": True, "workers": 2}}
     config = tmp_path / "study.yaml"
     config.write_text(json.dumps(doc))
     out = tmp_path / "run"
@@ -50,6 +51,20 @@ def test_physgen_run_trains_evaluates_over_the_graph_records_and_reports(ros_con
         topics = bag_info(bag)["topics"]
         assert topics["/evaluation/episode"]["count"] == 3 and topics["/evaluation/summary"]["count"] == 1
     assert (out / "eval" / "report.html").stat().st_size > 0
+    again = subprocess.run([sys.executable, "-m", "physgen.cli", "run", "--config", str(config),
+                            "--model", str(tiny_model_dir), "--out", str(out)],
+                           env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]  # everything done: nothing run or counted twice
+    assert json.loads((out / "eval" / "results.json").read_text())["episodes"] == 5 * 2 * 3
+    assert len((out / "eval" / "episodes.jsonl").read_text().splitlines()) == 5 * 2 * 3
+
+
+def test_graph_workers_get_domains_of_their_own():
+    from physgen_nodes.eval_graph import worker_domains
+
+    for base in (0, 1, 57, 99, 100):
+        domains = worker_domains(3, base)
+        assert len(set(domains)) == 3 and base not in domains and all(1 <= d <= 100 for d in domains)
 
 
 def test_the_main_job_keeps_its_graph_on_this_machine_unless_told_otherwise(monkeypatch):

@@ -1,0 +1,219 @@
+"""Safety limits on every joint trajectory the executor sends, in simulation and on a real arm.
+
+:func:`screen` checks one :class:`~physgen.cell.trajectory.Trajectory`, from the measured joints,
+against :class:`Limits` (joint positions and velocities from the URDF, accelerations and the rest
+from :class:`SafetyConfig`). The arm starts and ends each trajectory at rest, and moves linearly
+between waypoints (as ros2_controllers' JointTrajectoryController interpolates). In order:
+
+1. malformed (unknown joints, wrong lengths, non-finite values, times not increasing): rejected;
+2. joint positions outside the limits: rejected, or clipped into them (``clamp``);
+3. the tool outside the workspace box at any waypoint (forward kinematics): rejected, in both modes
+   (moving the tool elsewhere is another action, not a slower one);
+4. a joint changing by more than ``max_step`` between waypoints (the measured joints count as the
+   first): rejected, or the segment split into equal steps (``clamp``);
+5. a joint faster than its velocity limit, or accelerating faster than its acceleration limit:
+   rejected, or time stretched until it is within (``clamp``): the same path, slower.
+
+Every violation is named in the result's ``reasons`` (``joint_limit:panda_joint4``, ``workspace``,
+``step:panda_joint7``, ``velocity:panda_joint7``, ``acceleration:panda_joint1``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physgen.cell.trajectory import Trajectory, on_the_wire
+from physgen.config import in_range, one_of, require
+
+Vec3 = tuple[float, float, float]
+MODES = ("reject", "clamp")
+TOLERANCE = 1e-6  # relative: a value this close to its limit is within it (times cross the wire in ns)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """What the executor lets through (parameters ``safety.*``)."""
+
+    on_violation: str = "clamp"  # reject: refuse the trajectory; clamp: bring it within the limits
+    workspace_min: tuple[float, float, float] = (0.15, -0.5, 0.005)  # m, tool position in the arm base frame
+    workspace_max: tuple[float, float, float] = (0.85, 0.5, 0.75)
+    max_step: float = 0.25  # rad (m for fingers): largest joint change between two waypoints
+    velocity_scale: float = 1.0  # of the URDF velocity limits
+    acceleration: tuple[float, ...] = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)  # rad/s^2, arm joints in order
+    finger_acceleration: float = 2.0  # m/s^2
+
+    def __post_init__(self) -> None:
+        one_of("on_violation", self.on_violation, MODES)
+        require(len(self.workspace_min) == 3 and len(self.workspace_max) == 3, "workspace_min", self.workspace_min,
+                "x, y, z (and workspace_max the same)")
+        require(all(lo < hi for lo, hi in zip(self.workspace_min, self.workspace_max)), "workspace_max",
+                self.workspace_max, f"above workspace_min {self.workspace_min} on every axis")
+        in_range("max_step", self.max_step, 1e-4, math.pi)
+        in_range("velocity_scale", self.velocity_scale, 1e-3, 1.0)
+        require(all(a > 0 for a in self.acceleration), "acceleration", self.acceleration, "positive values")
+        in_range("finger_acceleration", self.finger_acceleration, 1e-3, 100.0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per joint: position range, velocity and acceleration limits; the workspace and the step."""
+
+    lower: dict[str, float]
+    upper: dict[str, float]
+    velocity: dict[str, float]
+    acceleration: dict[str, float]
+    config: SafetyConfig = field(default_factory=SafetyConfig)
+
+    @classmethod
+    def of(cls, kinematics, config: SafetyConfig) -> Limits:
+        """From the arm's URDF (:class:`~physgen.cell.kinematics.Kinematics`) and ``config``."""
+        m = kinematics.model
+        require(len(config.acceleration) == len(m.arm_joints), "acceleration", config.acceleration,
+                f"one value per arm joint {m.arm_joints}")
+        names = (*m.arm_joints, *m.finger_joints)
+        acc = dict(zip(m.arm_joints, config.acceleration)) | dict.fromkeys(m.finger_joints, config.finger_acceleration)
+        return cls(lower=dict(zip(names, kinematics.joint_lower)), upper=dict(zip(names, kinematics.joint_upper)),
+                   velocity={n: v * config.velocity_scale for n, v in zip(names, kinematics.joint_velocity)},
+                   acceleration=acc, config=config)
+
+
+@dataclass(frozen=True)
+class Screened:
+    """``trajectory`` to send (None: rejected); ``reasons`` every violation found; ``changed`` when
+    clamping altered it."""
+
+    trajectory: Trajectory | None
+    reasons: tuple[str, ...]
+    changed: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        return self.trajectory is None
+
+
+def screen(traj: Trajectory, start: dict[str, float], limits: Limits,
+           tool: Callable[[Sequence[float]], Vec3] | None = None, arm_joints: Sequence[str] = ()) -> Screened:
+    """``traj`` checked from the measured joints ``start``; ``tool`` maps the arm joints
+    (``arm_joints`` order) to the tool position for the workspace check."""
+    cfg = limits.config
+    clamp = cfg.on_violation == "clamp"
+    names = list(traj.joint_names)
+    bad = _malformed(traj, start, limits)
+    if bad:
+        return Screened(None, (bad,))
+    q = np.asarray(traj.positions, dtype=float)
+    t = np.asarray(traj.times, dtype=float)
+    lower = np.array([limits.lower[n] for n in names])
+    upper = np.array([limits.upper[n] for n in names])
+    reasons: list[str] = []
+    out = (q < lower - TOLERANCE) | (q > upper + TOLERANCE)
+    if out.any():
+        reasons += [f"joint_limit:{names[j]}" for j in np.flatnonzero(out.any(axis=0))]
+        if not clamp:
+            return Screened(None, tuple(reasons))
+        q = np.clip(q, lower, upper)
+    if tool is not None and arm_joints and set(arm_joints) <= set(names):
+        cols = [names.index(n) for n in arm_joints]
+        lo, hi = np.asarray(cfg.workspace_min), np.asarray(cfg.workspace_max)
+        if any(np.any(np.asarray(tool(row[cols])) < lo) or np.any(np.asarray(tool(row[cols])) > hi) for row in q):
+            return Screened(None, (*reasons, "workspace"))
+    q0 = np.array([start[n] for n in names])
+    q, t, step = _steps(q0, q, t, cfg.max_step, clamp)
+    reasons += [f"step:{names[j]}" for j in step]
+    if step and not clamp:
+        return Screened(None, tuple(reasons))
+    vmax = np.array([limits.velocity[n] for n in names])
+    amax = np.array([limits.acceleration[n] for n in names])
+    t, fast = _timing(q0, q, t, vmax, amax, clamp)
+    reasons += [f"{kind}:{names[j]}" for kind, j in fast]
+    if fast and not clamp:
+        return Screened(None, tuple(reasons))
+    if not reasons:
+        return Screened(traj, ())
+    times = tuple(on_the_wire(float(x)) for x in t)
+    return Screened(Trajectory(traj.joint_names, times, tuple(tuple(float(v) for v in row) for row in q)),
+                    tuple(reasons), changed=True)
+
+
+def _malformed(traj: Trajectory, start: dict[str, float], limits: Limits) -> str:
+    names = traj.joint_names
+    if not names or not traj.times or len(set(names)) != len(names):
+        return "malformed:empty_or_repeated_joints"
+    if any(n not in limits.lower for n in names):
+        return "malformed:unknown_joint"
+    if any(n not in start or not math.isfinite(start[n]) for n in names):
+        return "malformed:no_measured_joints"
+    if len(traj.positions) != len(traj.times) or any(len(p) != len(names) for p in traj.positions):
+        return "malformed:bad_length"
+    if not all(math.isfinite(v) for row in traj.positions for v in row) or not all(map(math.isfinite, traj.times)):
+        return "malformed:not_finite"
+    if traj.times[0] <= 0 or any(b <= a for a, b in zip(traj.times, traj.times[1:])):
+        return "malformed:times_not_increasing"
+    return ""
+
+
+def _steps(q0: np.ndarray, q: np.ndarray, t: np.ndarray, max_step: float, clamp: bool):
+    """Waypoints with no joint moving more than ``max_step`` between two (split when ``clamp``)."""
+    prev = np.vstack([q0, q[:-1]])
+    delta = np.abs(q - prev)
+    over = sorted({int(j) for j in np.flatnonzero((delta > max_step * (1 + TOLERANCE)).any(axis=0))})
+    if not over or not clamp:
+        return q, t, over
+    rows, times, t_prev = [], [], 0.0
+    for a, b, tb in zip(prev, q, t):
+        n = max(1, math.ceil(float(np.abs(b - a).max()) / max_step - TOLERANCE))
+        for i in range(1, n + 1):
+            rows.append(a + (b - a) * i / n)
+            times.append(t_prev + (tb - t_prev) * i / n)
+        t_prev = tb
+    return np.asarray(rows), np.asarray(times), over
+
+
+def _timing(q0: np.ndarray, q: np.ndarray, t: np.ndarray, vmax: np.ndarray, amax: np.ndarray, clamp: bool):
+    """Times within the velocity and acceleration limits (stretched when ``clamp``), and the
+    violations of the given times as ``[(kind, joint index)]``."""
+    dq = np.diff(np.vstack([q0, q]), axis=0)
+    dt = np.diff(np.concatenate([[0.0], t]))
+    found = _violations(dq, dt, vmax, amax)
+    if not found or not clamp:
+        return t, found
+    dt = np.maximum(dt, (np.abs(dq) / vmax).max(axis=1))  # each segment no faster than the velocity limit
+    for _ in range(200):  # then stretch until the accelerations are within (each pass only slows the motion)
+        ratio = _acceleration_ratio(dq, dt, amax)
+        if ratio.max() <= 1.0 + TOLERANCE:
+            break
+        dt = dt * np.sqrt(np.maximum(ratio, 1.0)) * (1.0 + 1e-4)
+    else:
+        dt = dt * math.sqrt(float(_acceleration_ratio(dq, dt, amax).max())) * (1.0 + 1e-4)
+    return np.cumsum(dt), found
+
+
+def _segment_velocity(dq: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """Per segment (rows) and joint, padded with rest before the first and after the last."""
+    v = dq / dt[:, None]
+    rest = np.zeros((1, dq.shape[1]))
+    return np.vstack([rest, v, rest])
+
+
+def _acceleration_ratio(dq: np.ndarray, dt: np.ndarray, amax: np.ndarray) -> np.ndarray:
+    """Per segment: the worst ratio of acceleration to its limit at either of its ends (the change of
+    velocity at a waypoint over the mean of the two segments' durations; rest at both ends)."""
+    v = _segment_velocity(dq, dt)
+    pad = np.concatenate([[dt[0]], dt, [dt[-1]]])
+    acc = np.abs(np.diff(v, axis=0)) / ((pad[:-1] + pad[1:]) / 2)[:, None]  # at each waypoint, start and end
+    worst = (acc / amax).max(axis=1)
+    return np.maximum(worst[:-1], worst[1:])
+
+
+def _violations(dq: np.ndarray, dt: np.ndarray, vmax: np.ndarray, amax: np.ndarray) -> list[tuple[str, int]]:
+    found = [("velocity", int(j)) for j in np.flatnonzero(((np.abs(dq) / dt[:, None]) > vmax * (1 + TOLERANCE))
+                                                           .any(axis=0))]
+    v = _segment_velocity(dq, dt)
+    pad = np.concatenate([[dt[0]], dt, [dt[-1]]])
+    acc = np.abs(np.diff(v, axis=0)) / ((pad[:-1] + pad[1:]) / 2)[:, None]
+    found += [("acceleration", int(j)) for j in np.flatnonzero((acc > amax * (1 + TOLERANCE)).any(axis=0))]
+    return found
