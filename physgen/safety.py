@@ -23,11 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from physgen.cell.trajectory import Trajectory, on_the_wire
 from physgen.config import in_range, one_of, require
+
+if TYPE_CHECKING:  # at run time imported where used: the cell's config holds a SafetyConfig
+    from physgen.cell.trajectory import Trajectory
 
 Vec3 = tuple[float, float, float]
 MODES = ("reject", "clamp")
@@ -99,6 +102,8 @@ def screen(traj: Trajectory, start: dict[str, float], limits: Limits,
            tool: Callable[[Sequence[float]], Vec3] | None = None, arm_joints: Sequence[str] = ()) -> Screened:
     """``traj`` checked from the measured joints ``start``; ``tool`` maps the arm joints
     (``arm_joints`` order) to the tool position for the workspace check."""
+    from physgen.cell.trajectory import Trajectory, on_the_wire
+
     cfg = limits.config
     clamp = cfg.on_violation == "clamp"
     names = list(traj.joint_names)

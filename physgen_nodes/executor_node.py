@@ -31,6 +31,7 @@ from physgen.cell.config import MotionConfig
 from physgen.cell.primitives import Executor, kinematics, motion_of
 from physgen.cell.trajectory import Trajectory, to_duration
 from physgen.config import in_range
+from physgen.safety import SafetyConfig
 from physgen_nodes.conversions import Rejected, record_msg, record_of
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import publish_matched, run_node
@@ -39,6 +40,7 @@ from physgen_nodes.runner import publish_matched, run_node
 @dataclass(frozen=True)
 class ExecutorNodeConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (physgen/safety.py)
     control_period_s: float = 4 / 240  # between line waypoints; the cell's timestep x control_period_steps
     motion_timeout_s: float = 30.0  # per trajectory, for its cell/motion report
 
@@ -109,7 +111,7 @@ class ExecutorNode(Node):
     def __init__(self, **kwargs):
         super().__init__("executor", **kwargs)
         self.config = declare_config(self, ExecutorNodeConfig)
-        self.planner = Executor(kinematics(), self.config.motion, self.config.control_period_s)
+        self.planner = Executor(kinematics(), self.config.motion, self.config.control_period_s, self.config.safety)
         self.hardware = GraphHardware(self)
         self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0}
         group = ReentrantCallbackGroup()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from physgen.config import in_range, one_of, require
+from physgen.safety import SafetyConfig
 
 Vec3 = tuple[float, float, float]
 
@@ -83,6 +84,7 @@ class CellConfig:
     renderer: Literal["tiny", "egl"] = "tiny"
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  # what the in-process executor lets through
     scene_camera: CameraConfig = field(default_factory=CameraConfig)
     wrist_camera: bool = False
     wrist_resolution: tuple[int, int] = (128, 128)

@@ -27,6 +27,7 @@ from physgen.cell.config import MotionConfig
 from physgen.cell.kinematics import ArmModel, Kinematics
 from physgen.cell.scene import SceneSpec
 from physgen.cell.trajectory import Trajectory, check, follow, on_the_wire
+from physgen.safety import Limits, SafetyConfig, Screened, screen
 
 Vec3 = tuple[float, float, float]
 REACH = ((0.25, 0.8), (-0.45, 0.45), (0.0, 0.6))  # x, y, z bounds of targets the primitives accept
@@ -202,9 +203,13 @@ class Executor:
     is within ``motion.position_tolerance``.
     """
 
-    def __init__(self, kinematics: Kinematics, motion: MotionConfig, period: float):
+    def __init__(self, kinematics: Kinematics, motion: MotionConfig, period: float,
+                 safety: SafetyConfig | None = None):
         self.kin, self.motion, self.period = kinematics, motion, period
         self.model = kinematics.model
+        self.limits = Limits.of(kinematics, safety or SafetyConfig())
+        self.screened = {"passed": 0, "clamped": 0, "rejected": 0}
+        self.last_screen: Screened | None = None  # the latest trajectory's verdict, for logs
 
     # --- measured state ---
     def _q(self, hw: Hardware) -> tuple[float, ...]:
@@ -220,7 +225,13 @@ class Executor:
 
     # --- moves ---
     def _run(self, hw: Hardware, traj: Trajectory) -> None:
-        reason = hw.run(traj)
+        """Screen ``traj`` against the safety limits from the measured joints, then run it."""
+        got = screen(traj, hw.joints(), self.limits, lambda q: self.kin.fk(q)[0], self.model.arm_joints)
+        self.last_screen = got
+        self.screened["rejected" if got.rejected else "clamped" if got.changed else "passed"] += 1
+        if got.rejected:
+            raise _Failed(f"safety:{got.reasons[-1]}")
+        reason = hw.run(got.trajectory)
         if reason:
             raise _Failed(reason)
 
@@ -333,7 +344,7 @@ def kinematics(model: ArmModel | None = None) -> Kinematics:
 
 def cell_executor(cell: RobotCell) -> Executor:
     c = cell.config
-    return Executor(kinematics(), c.motion, c.physics.timestep * c.motion.control_period_steps)
+    return Executor(kinematics(), c.motion, c.physics.timestep * c.motion.control_period_steps, c.safety)
 
 
 def execute(cell: RobotCell, commands: list[Command]) -> list[MotionResult]:
