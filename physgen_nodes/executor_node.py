@@ -16,15 +16,17 @@ command's ``joints_after_ns``. Each trajectory waits for its ``cell/motion`` rep
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from builtin_interfaces.msg import Duration
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import JointState
-from std_msgs.msg import Header, String
+from sensor_msgs.msg import CameraInfo, JointState
+from std_msgs.msg import Bool, Header, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from physgen.cell.config import MotionConfig
@@ -32,6 +34,7 @@ from physgen.cell.primitives import Executor, kinematics, motion_of
 from physgen.cell.trajectory import Trajectory, to_duration
 from physgen.config import in_range
 from physgen.safety import SafetyConfig
+from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import publish_matched, run_node
@@ -43,10 +46,21 @@ class ExecutorNodeConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (physgen/safety.py)
     control_period_s: float = 4 / 240  # between line waypoints; the cell's timestep x control_period_steps
     motion_timeout_s: float = 30.0  # per trajectory, for its cell/motion report
+    armed: bool = True  # false: dry run, trajectories only on */joint_trajectory_preview (real arms start so)
+    max_trajectories: int = 200  # per command; a plan needing more fails with too_many_trajectories
+    joint_states_timeout_s: float = 0.0  # watchdog while moving: older joint states -> hold (0: off)
+    camera_timeout_s: float = 0.0  # watchdog while moving: no camera_info for this long -> hold (0: off)
 
     def __post_init__(self) -> None:
         in_range("control_period_s", self.control_period_s, 1e-4, 1.0)
         in_range("motion_timeout_s", self.motion_timeout_s, 0.1, 3600.0)
+        in_range("max_trajectories", self.max_trajectories, 1, 100_000)
+        in_range("joint_states_timeout_s", self.joint_states_timeout_s, 0.0, 3600.0)
+        in_range("camera_timeout_s", self.camera_timeout_s, 0.0, 3600.0)
+
+
+# The e-stop is latched: a late joiner gets the last state (publish it transient-local too).
+ESTOP_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def trajectory_msg(traj: Trajectory, stamp) -> JointTrajectory:
@@ -59,21 +73,33 @@ def trajectory_msg(traj: Trajectory, stamp) -> JointTrajectory:
 
 
 class GraphHardware:
-    """The arm and gripper controllers on the ROS graph, as :class:`physgen.cell.primitives.Hardware`."""
+    """The arm and gripper controllers on the ROS graph, as :class:`physgen.cell.primitives.Hardware`.
+
+    While a trajectory runs it watches the e-stop and the watchdogs every control period: either
+    stops it (a hold trajectory at the measured joints) and fails the move. Unarmed, trajectories go
+    to the preview topics and the plan goes on from where each would end (nothing moves)."""
 
     def __init__(self, node: ExecutorNode):
         self.node = node
         self._state = threading.Condition()
         self._joints: dict[str, float] = {}
         self._joints_stamp = -1
+        self._joints_seen = time.monotonic()
+        self._camera_seen = time.monotonic()
         self.not_before = 0  # ns; plan only from joints measured at or after this stamp
+        self.sent = 0  # trajectories of the current command
         self._reports: dict[int, dict] = {}
+        self.stop_reason = ""  # "estop" while the e-stop is engaged
 
     def update_joints(self, joints: dict[str, float], stamp_ns: int) -> None:
         with self._state:
+            self._joints_seen = time.monotonic()
             if stamp_ns >= self._joints_stamp:
                 self._joints, self._joints_stamp = dict(joints), stamp_ns
                 self._state.notify_all()
+
+    def camera_seen(self) -> None:
+        self._camera_seen = time.monotonic()
 
     def report(self, record: dict) -> None:
         with self._state:
@@ -91,18 +117,55 @@ class GraphHardware:
                 raise TimeoutError(f"no joint_states stamped at or after {self.not_before} ns")
             return dict(self._joints)
 
-    def run(self, traj: Trajectory) -> str:
-        model = self.node.planner.model
-        fingers = set(traj.joint_names) <= set(model.finger_joints)
-        stamp = self.node.get_clock().now()
-        key = stamp.nanoseconds
-        pub = self.node.gripper_pub if fingers else self.node.arm_pub
-        if not publish_matched(pub, trajectory_msg(traj, stamp.to_msg()), wait=self.node.config.motion_timeout_s):
-            return "no_controller"
+    def measured(self) -> dict[str, float]:
         with self._state:
-            got = self._state.wait_for(lambda: key in self._reports, timeout=self.node.config.motion_timeout_s)
+            return dict(self._joints)
+
+    def stop(self, reason: str) -> None:
+        """Hold the arm where it is now and fail the running move with ``reason``."""
+        self.node.hold(self.measured())
+        with self._state:
+            self.stop_reason = reason
+            self._state.notify_all()
+
+    def stale(self) -> str:
+        """The watchdog's reason to hold the arm, or ``""``."""
+        cfg, now = self.node.config, time.monotonic()
+        if cfg.joint_states_timeout_s and now - self._joints_seen > cfg.joint_states_timeout_s:
+            return "watchdog:joint_states"
+        if cfg.camera_timeout_s and now - self._camera_seen > cfg.camera_timeout_s:
+            return "watchdog:camera"
+        return ""
+
+    def run(self, traj: Trajectory) -> str:
+        node, cfg = self.node, self.node.config
+        if self.stop_reason:
+            return self.stop_reason
+        self.sent += 1
+        if self.sent > cfg.max_trajectories:
+            return "too_many_trajectories"
+        fingers = set(traj.joint_names) <= set(node.planner.model.finger_joints)
+        stamp = node.get_clock().now()
+        msg = trajectory_msg(traj, stamp.to_msg())
+        if not cfg.armed:  # dry run: show it, and plan on from where it would end
+            (node.gripper_preview_pub if fingers else node.arm_preview_pub).publish(msg)
+            self.update_joints({**self._joints, **dict(zip(traj.joint_names, traj.positions[-1]))}, stamp.nanoseconds)
+            return ""
+        pub = node.gripper_pub if fingers else node.arm_pub
+        if not publish_matched(pub, msg, wait=cfg.motion_timeout_s):
+            return "no_controller"
+        key, end = stamp.nanoseconds, time.monotonic() + cfg.motion_timeout_s
+        with self._state:
+            while key not in self._reports and not self.stop_reason and time.monotonic() < end:
+                self._state.wait(timeout=cfg.control_period_s)
+                stale = self.stale() if key not in self._reports else ""
+                if stale:
+                    self.stop(stale)  # the condition's lock is re-entrant
             report = self._reports.pop(key, None)
-        if not got or report is None:
+            reason = self.stop_reason  # a watchdog hold lasts to the end of this command, the e-stop until released
+        if reason:
+            return reason
+        if report is None:
             return "motion_timeout"
         return "" if report.get("ok") else str(report.get("reason") or "motion_failed")
 
@@ -113,10 +176,18 @@ class ExecutorNode(Node):
         self.config = declare_config(self, ExecutorNodeConfig)
         self.planner = Executor(kinematics(), self.config.motion, self.config.control_period_s, self.config.safety)
         self.hardware = GraphHardware(self)
-        self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0}
+        self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0, "estop_refused": 0,
+                       "holds": 0}
         group = ReentrantCallbackGroup()
         self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
         self.gripper_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory", 10)
+        self.arm_preview_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory_preview", 10)
+        self.gripper_preview_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory_preview",
+                                                         10)
+        self.estop_log: list[tuple[float, float]] = []  # (e-stop received, hold published), monotonic s
+        self.create_subscription(Bool, "estop", self._on_estop, ESTOP_QOS, callback_group=group)
+        self.create_subscription(CameraInfo, "camera/camera_info", lambda _m: self.hardware.camera_seen(), IMAGE_QOS,
+                                 callback_group=group)
         self.result_pub = self.create_publisher(String, "executor/result", 10)
         self.create_subscription(JointState, "joint_states", self._on_joints, 10, callback_group=group)
         self.create_subscription(String, "cell/motion", self._on_motion, 50, callback_group=group)
@@ -133,6 +204,26 @@ class ExecutorNode(Node):
         except (Rejected, KeyError, TypeError, ValueError) as e:
             self.get_logger().warning(f"motion report ignored: {e}")
 
+    def _on_estop(self, msg: Bool) -> None:
+        """Engaged (true): hold the arm at once, fail the running move, refuse commands; latched until
+        a false message releases it."""
+        received = time.monotonic()
+        if msg.data and self.hardware.stop_reason != "estop":
+            self.hardware.stop("estop")
+            self.estop_log.append((received, time.monotonic()))
+            self.get_logger().error("e-stop engaged: arm held, commands refused until released")
+        elif not msg.data and self.hardware.stop_reason == "estop":
+            self.hardware.stop_reason = ""
+            self.get_logger().warning("e-stop released")
+
+    def hold(self, joints: dict[str, float]) -> None:
+        """A one-point trajectory at the measured arm ``joints``: the controller stops there."""
+        names = [n for n in self.planner.model.arm_joints if n in joints]
+        if names:
+            hold = Trajectory(tuple(names), (self.config.control_period_s,), (tuple(joints[n] for n in names),))
+            self.arm_pub.publish(trajectory_msg(hold, self.get_clock().now().to_msg()))
+            self.counts["holds"] += 1
+
     def _on_command(self, msg: String) -> None:
         req = {}
         try:
@@ -145,14 +236,23 @@ class ExecutorNode(Node):
             publish_matched(self.result_pub, record_msg("result", {"request_id": req.get("request_id"), "ok": False,
                                                                    "reason": "bad_command", "motions": []}))
             return
+        if self.hardware.stop_reason == "estop":
+            self.counts["estop_refused"] += 1
+            publish_matched(self.result_pub, record_msg("result", {"request_id": req.get("request_id"), "ok": False,
+                                                                   "reason": "estop", "motions": []}))
+            return
         self.counts["commands"] += 1
         self._worker.submit(self._execute, req.get("request_id"), motions, not_before)
 
     def _execute(self, request_id, motions, not_before: int = 0) -> None:
-        self.hardware.not_before = not_before
+        self.hardware.not_before, self.hardware.sent = not_before, 0
+        if self.hardware.stop_reason != "estop":
+            self.hardware.stop_reason = ""
         try:
             results = self.planner.execute(self.hardware, motions)
             reason = next((r.reason for r in results if not r.ok), "")
+            if not self.config.armed:  # nothing moved: no check after a move (grasp, reach) says anything
+                reason = "dry_run"
             payload = [r.to_dict() for r in results]
         except TimeoutError as e:  # no joint states at all: nothing moved
             reason, payload = "no_joint_states", []
