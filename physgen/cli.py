@@ -11,6 +11,7 @@ from pathlib import Path
 
 from physgen.config import ConfigError, build, load_yaml, one_of, to_dict
 from physgen.policy.factory import POLICIES, make_policy
+from physgen.preflight import writable_dir
 
 # physgen_nodes.bringup.GRAPHS (a test keeps them equal)
 BRINGUP_GRAPHS = ("cell", "evaluation", "record", "sft", "grpo")
@@ -597,6 +598,7 @@ def cmd_eval(args) -> int:
     tasks = _task_entries(args.tasks)
     splits = _splits(args.splits)
     cell_config = _cell_config(args)
+    writable_dir("out", args.out)
     t0 = time.perf_counter()
     if args.via == "ros":
         if args.cell_config is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from physgen.config import build, in_range, load_yaml, one_of, require, to_dict
+from physgen.preflight import writable_dir
 
 
 class _Stage:
@@ -219,8 +220,7 @@ def run_study(cfg: StudyConfig, progress: bool = True):
     from physgen.evaluation.results import build as build_report
 
     needs(cfg)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir("out", cfg.out, 512 * 2**20)  # models, checkpoints, bags
     (out / "physgen_study.json").write_text(json.dumps(to_dict(cfg), indent=2))
     base = base_model(cfg, progress)
     rows = train_conditions(cfg, base, progress)

@@ -25,7 +25,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -37,6 +36,7 @@ from physgen.evaluation.report import summarize, table, write_report
 from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, without_names
 from physgen.evaluation.run import key as episode_key
 from physgen.evaluation.suite import scenes, task_plan
+from physgen.preflight import writable_dir
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import SPLITS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
@@ -69,7 +69,7 @@ class EvaluationNode(Node):
     def __init__(self, **kwargs):
         super().__init__("evaluation", **kwargs)
         self.config = declare_config(self, EvaluationConfig)
-        self.out = Path(self.config.out_dir)
+        self.out = writable_dir("out_dir", self.config.out_dir)  # before any episode: a run that cannot log none
         self.records: list[dict] = []
         self.done = threading.Event()
         self.exit_code: int | None = None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from physgen.config import ConfigError, in_range, require
+from physgen.preflight import free_bytes
 from physgen.recording.bag import BagError, BagWriter
 from physgen_nodes.conversions import record_msg
 from physgen_nodes.params import declare_config
@@ -82,16 +82,7 @@ class RecorderNode(Node):
         self.get_logger().info(f"recording {sorted(self.waiting)} to {self.bag.path}")
 
     def _open(self, path: Path) -> BagWriter:
-        parent = path.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        try:
-            free = shutil.disk_usage(parent).free
-        except OSError as e:
-            raise ConfigError("output", str(path), f"a path on a readable file system ({e})") from None
-        if free < MIN_FREE_BYTES:
-            raise ConfigError("output", str(path), f"a disk with at least {MIN_FREE_BYTES} bytes free "
-                                                   f"({free} free on {parent})")
+        free_bytes("output", path, MIN_FREE_BYTES)
         try:
             return BagWriter(path, flush_every=self.config.flush_every).open()
         except BagError as e:
