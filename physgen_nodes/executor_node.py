@@ -30,9 +30,10 @@ from std_msgs.msg import Bool, Header, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from physgen.cell.config import MotionConfig
+from physgen.cell.kinematics import ArmModel
 from physgen.cell.primitives import Executor, kinematics, motion_of
 from physgen.cell.trajectory import Trajectory, to_duration
-from physgen.config import in_range
+from physgen.config import ConfigError, in_range
 from physgen.safety import SafetyConfig
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
@@ -43,6 +44,9 @@ from physgen_nodes.runner import publish_matched, run_node
 @dataclass(frozen=True)
 class ExecutorNodeConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
+    arm: ArmModel = field(default_factory=ArmModel)  # the URDF, joints and tool link IK plans on (a real arm's)
+    arm_topic: str = "arm_controller/joint_trajectory"  # the arm's JointTrajectoryController
+    gripper_topic: str = "gripper_controller/joint_trajectory"  # the gripper's (finger joints)
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (physgen/safety.py)
     control_period_s: float = 4 / 240  # between line waypoints; the cell's timestep x control_period_steps
     motion_timeout_s: float = 30.0  # per trajectory, for its cell/motion report
@@ -70,6 +74,16 @@ def trajectory_msg(traj: Trajectory, stamp) -> JointTrajectory:
         msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in q],
                                                time_from_start=Duration(sec=sec, nanosec=nanosec)))
     return msg
+
+
+def arm_kinematics(model: ArmModel):
+    """The planner for ``model``; a URDF that does not load, or lacks a named joint or link, is a
+    ConfigError naming ``arm.urdf``."""
+    try:
+        return kinematics(model)
+    except Exception as e:  # noqa: BLE001 - pybullet.error or ValueError: either way the URDF is unusable
+        raise ConfigError("arm.urdf", model.urdf, f"a URDF with joints {[*model.arm_joints, *model.finger_joints]} "
+                                                  f"and link {model.tool_link!r} ({e})") from None
 
 
 class GraphHardware:
@@ -174,16 +188,17 @@ class ExecutorNode(Node):
     def __init__(self, **kwargs):
         super().__init__("executor", **kwargs)
         self.config = declare_config(self, ExecutorNodeConfig)
-        self.planner = Executor(kinematics(), self.config.motion, self.config.control_period_s, self.config.safety)
+        self.planner = Executor(arm_kinematics(self.config.arm), self.config.motion, self.config.control_period_s,
+                                self.config.safety)
         self.hardware = GraphHardware(self)
         self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0, "estop_refused": 0,
                        "holds": 0}
         group = ReentrantCallbackGroup()
-        self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
-        self.gripper_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory", 10)
-        self.arm_preview_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory_preview", 10)
-        self.gripper_preview_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory_preview",
-                                                         10)
+        cfg = self.config
+        self.arm_pub = self.create_publisher(JointTrajectory, cfg.arm_topic, 10)
+        self.gripper_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic, 10)
+        self.arm_preview_pub = self.create_publisher(JointTrajectory, cfg.arm_topic + "_preview", 10)
+        self.gripper_preview_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic + "_preview", 10)
         self.estop_log: list[tuple[float, float]] = []  # (e-stop received, hold published), monotonic s
         self.create_subscription(Bool, "estop", self._on_estop, ESTOP_QOS, callback_group=group)
         self.create_subscription(CameraInfo, "camera/camera_info", lambda _m: self.hardware.camera_seen(), IMAGE_QOS,

@@ -16,6 +16,7 @@ import numpy as np
 import pybullet_data
 
 from physgen.cell.quiet import c_output_silenced
+from physgen.config import in_range, require
 
 with c_output_silenced():
     import pybullet
@@ -37,6 +38,15 @@ class ArmModel:
     tool_link: str = "panda_grasptarget"
     rest_pose: tuple[float, ...] = REST_POSE
     finger_open: float = FINGER_OPEN  # m per finger
+
+    def __post_init__(self) -> None:
+        require(bool(self.urdf), "urdf", self.urdf, "a URDF file (absolute, or relative to pybullet_data)")
+        require(len(self.arm_joints) > 0, "arm_joints", self.arm_joints, "the arm's joint names, base to tool")
+        require(len(self.finger_joints) > 0, "finger_joints", self.finger_joints,
+                "the gripper's joint names (a gripper whose joints are in the URDF)")
+        require(len(self.rest_pose) == len(self.arm_joints), "rest_pose", self.rest_pose,
+                f"one position per arm joint ({len(self.arm_joints)})")
+        in_range("finger_open", self.finger_open, 1e-4, 1.0)
 
 
 class Kinematics:
