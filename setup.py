@@ -83,7 +83,7 @@ DATA_FILES = [
     ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
     (f"share/{PACKAGE}", ["package.xml"]),
     *glob_data_files("launch", "launch/*.launch.py"),
-    *glob_data_files("config", "config/*.yaml"),
+    *tree_data_files("config"),  # with config/real_arm/ and config/accelerate/
     *tree_data_files("sim"),
     *tree_data_files("models"),
 ]

@@ -40,6 +40,8 @@ OVERRIDES = {
     "split": ("train or heldout", str, (("evaluation", "split"),)),
     "out_dir": ("where episodes.jsonl and the report go", str, (("evaluation", "out_dir"),)),
     "bag": ("with record:=true, the bag directory to write (must not exist)", str, (("recorder", "output"),)),
+    "armed": ("false: the executor only previews its trajectories (a dry run)", lambda t: t.lower() == "true",
+              (("executor", "armed"),)),
 }
 
 

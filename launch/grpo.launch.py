@@ -52,6 +52,8 @@ OVERRIDES = {
                        (("grpo", "reward_workers"),)),
     "mode": ("one-step (one answer per image) or multi-step (answers again after a failed attempt)", str,
              (("grpo", "mode"),)),
+    "armed": ("false: the executor only previews its trajectories (a dry run)", lambda t: t.lower() == "true",
+              (("executor", "armed"),)),
 }
 
 

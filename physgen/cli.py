@@ -14,7 +14,7 @@ from physgen.policy.factory import POLICIES, make_policy
 from physgen.preflight import writable_dir
 
 # physgen_nodes.bringup.GRAPHS (a test keeps them equal)
-BRINGUP_GRAPHS = ("cell", "evaluation", "record", "sft", "grpo")
+BRINGUP_GRAPHS = ("cell", "evaluation", "record", "sft", "grpo", "real_arm")
 # module -> the extra that installs it (a missing one is named with its install command)
 EXTRA_MODULES = {**dict.fromkeys(("torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers",
                                   "safetensors"), "vlm"),
@@ -148,12 +148,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("node_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_node)
 
-    s = sub.add_parser("bringup", help="run a launch file's node graph (cell, evaluation, record, sft, grpo) in "
-                                       "this process",
+    s = sub.add_parser("bringup", help="run a launch file's node graph (cell, evaluation, record, sft, grpo, "
+                                       "real_arm) in this process",
                        description="Starts the nodes of launch/GRAPH.launch.py in one process (one rclpy "
                                    "MultiThreadedExecutor), with the parameters of a ROS 2 parameter file "
-                                   "(default: config/cell_node.yaml, evaluation.yaml, record.yaml, sft.yaml or "
-                                   "grpo.yaml), then the options below, then --set. The evaluation, sft and grpo "
+                                   "(default: config/cell_node.yaml, evaluation.yaml, record.yaml, sft.yaml, "
+                                   "grpo.yaml or real_arm.yaml), then the options below, then --set. The "
+                                   "evaluation, sft and grpo "
                                    "graphs end when their job is done, with its exit status; Ctrl-C stops any "
                                    "graph (a training job first finishes its step and saves a checkpoint: "
                                    "Ctrl-C again to stop at once). Needs rclpy (the ros extra).")
@@ -163,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="repeatable; the value is YAML, as in --ros-args -p (e.g. --set cell.rate_hz=5.0)")
     s.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                    help="evaluation graph: also start the recorder (default: no)")
+    s.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
+                   help="repeatable: a topic remapping for every node, as --ros-args -r (e.g. camera/image_raw:="
+                        "/camera/color/image_raw joint_states:=/franka/joint_states)")
     g = s.add_argument_group("launch arguments", "as in `ros2 launch physgen GRAPH.launch.py NAME:=VALUE`; "
                                                  "each overrides the parameter file")
     g.add_argument("--policy", choices=POLICIES, help="vlm.policy and the evaluation's policy label")
@@ -184,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--reward-workers", type=int, help="grpo.reward_workers (environment pool; 0: in-process)")
     g.add_argument("--mode", choices=("one-step", "multi-step"), help="grpo.mode: one answer per image, or "
                                                                       "answers again after a failed attempt")
+    g.add_argument("--armed", action=argparse.BooleanOptionalAction, default=None,
+                   help="executor.armed: real_arm graph, trajectories to the controllers (default: previews only)")
     s.set_defaults(func=cmd_bringup)
 
     s = sub.add_parser("bag", help="rosbag2 (MCAP) bags written by the recorder node")
@@ -527,8 +533,9 @@ def cmd_bringup(args) -> int:
         "bag": str(args.bag) if args.bag is not None else None,
         "task": args.task, "out": str(args.out) if args.out is not None else None, "steps": args.steps,
         "environment": args.environment, "reward_workers": args.reward_workers, "mode": args.mode,
+        "armed": args.armed,
     }
-    return run(args.graph, args.params, args.set, arguments, args.record)
+    return run(args.graph, args.params, args.set, arguments, args.record, args.remap)
 
 
 def cmd_bag_info(args) -> int:

@@ -55,10 +55,11 @@ GRAPHS: dict[str, tuple[str, ...]] = {
     "record": ("recorder",),
     "sft": ("sft",),
     "grpo": ("cell", "executor", "grpo"),
+    "real_arm": ("vlm", "executor"),
 }
 # graph -> its default parameter file in config/ (installed to share/physgen/config)
 PARAMS_FILES: dict[str, str] = {"cell": "cell_node.yaml", "evaluation": "evaluation.yaml", "record": "record.yaml",
-                                "sft": "sft.yaml", "grpo": "grpo.yaml"}
+                                "sft": "sft.yaml", "grpo": "grpo.yaml", "real_arm": "real_arm.yaml"}
 # graph -> the node that `record` switches on and off (off unless asked for)
 OPTIONAL: dict[str, str] = {"evaluation": "recorder"}
 # graph -> (the node whose `environment` parameter decides, the nodes started only when it is "graph")
@@ -84,6 +85,7 @@ LAUNCH_ARGUMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "environment": (("grpo", "environment"),),
     "reward_workers": (("grpo", "reward_workers"),),
     "mode": (("grpo", "mode"),),
+    "armed": (("executor", "armed"),),
 }
 WILDCARD = "/**"
 _WILDCARDS = ("/**", "/*")
@@ -268,10 +270,12 @@ def check_arguments(graph: str, arguments: Mapping[str, Any], nodes: Sequence[st
 class Bringup:
     """The nodes of one graph, built with their parameters, in one ``MultiThreadedExecutor``."""
 
-    def __init__(self, graph: str, entries: Sequence[Entry], *, record: bool = False, context=None):
+    def __init__(self, graph: str, entries: Sequence[Entry], *, record: bool = False, context=None,
+                 remaps: Sequence[str] = ()):
         from rclpy.executors import MultiThreadedExecutor
 
         self.graph = graph
+        self.cli_args = [a for r in remaps for a in ("-r", check_remap(r))]
         self.context = context
         self.nodes: dict = {}
         # The ending node's exit_when_done is taken here: its own way (shutting the context down)
@@ -300,7 +304,8 @@ class Bringup:
             params = {**params, "exit_when_done": False}
         overrides = [Parameter(k, value=v) for k, v in params.items()]
         try:
-            node = cls(context=self.context, parameter_overrides=overrides)
+            node = cls(context=self.context, parameter_overrides=overrides,
+                       cli_args=["--ros-args", *self.cli_args] if self.cli_args else None)
         except ConfigError as e:
             raise ConfigError(f"{name}.{e.name}", e.value, e.expected) from None
         unknown = sorted(k for k in strict if not node.has_parameter(k))
@@ -365,8 +370,16 @@ class Bringup:
         self.nodes.clear()
 
 
+def check_remap(text: str) -> str:
+    """``FROM:=TO`` (a topic remapping, as ``--ros-args -r`` takes it) or a ConfigError naming it."""
+    src, sep, dst = text.partition(":=")
+    if not sep or not src.strip() or not dst.strip() or " " in text:
+        raise ConfigError("--remap", text, "FROM:=TO, e.g. camera/image_raw:=/camera/color/image_raw")
+    return text
+
+
 def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] = (),
-        arguments: Mapping[str, Any] | None = None, record: bool | None = None) -> int:
+        arguments: Mapping[str, Any] | None = None, record: bool | None = None, remaps: Sequence[str] = ()) -> int:
     """``physgen bringup``: init rclpy, build ``graph``, spin it, shut down; the exit status."""
     check_graph(graph)
     if record is not None and graph not in OPTIONAL:
@@ -378,6 +391,8 @@ def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] =
     nodes = graph_nodes(graph, bool(record), graph_environment(graph, [*entries, *given, *extra]))
     check_arguments(graph, arguments or {}, nodes)
     check_targets(graph, extra, nodes, "--set")
+    for r in remaps:
+        check_remap(r)
     if record:  # every episode whole in the bag, as the launch file does
         entries.append(parse_set("evaluation.wait_for_recorder=true"))
     entries += given + extra
@@ -398,7 +413,7 @@ def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] =
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        bringup = Bringup(graph, entries, record=bool(record))
+        bringup = Bringup(graph, entries, record=bool(record), remaps=remaps)
         return bringup.spin()
     except KeyboardInterrupt:  # while the nodes were starting
         return 130

@@ -33,7 +33,7 @@ from physgen.cell.config import MotionConfig
 from physgen.cell.kinematics import ArmModel
 from physgen.cell.primitives import Executor, kinematics, motion_of
 from physgen.cell.trajectory import Trajectory, to_duration
-from physgen.config import ConfigError, in_range
+from physgen.config import ConfigError, in_range, one_of
 from physgen.safety import SafetyConfig
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
@@ -50,6 +50,8 @@ class ExecutorNodeConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (physgen/safety.py)
     control_period_s: float = 4 / 240  # between line waypoints; the cell's timestep x control_period_steps
     motion_timeout_s: float = 30.0  # per trajectory, for its cell/motion report
+    done_by: str = "cell_motion"  # a trajectory is done: its cell/motion report (sim), or joint_states (a real arm)
+    goal_tolerance: float = 0.01  # rad (m for fingers): done_by joint_states, the joints this near its last point
     armed: bool = True  # false: dry run, trajectories only on */joint_trajectory_preview (real arms start so)
     max_trajectories: int = 200  # per command; a plan needing more fails with too_many_trajectories
     joint_states_timeout_s: float = 0.0  # watchdog while moving: older joint states -> hold (0: off)
@@ -59,6 +61,8 @@ class ExecutorNodeConfig:
         in_range("control_period_s", self.control_period_s, 1e-4, 1.0)
         in_range("motion_timeout_s", self.motion_timeout_s, 0.1, 3600.0)
         in_range("max_trajectories", self.max_trajectories, 1, 100_000)
+        one_of("done_by", self.done_by, ("cell_motion", "joint_states"))
+        in_range("goal_tolerance", self.goal_tolerance, 1e-5, 1.0)
         in_range("joint_states_timeout_s", self.joint_states_timeout_s, 0.0, 3600.0)
         in_range("camera_timeout_s", self.camera_timeout_s, 0.0, 3600.0)
 
@@ -169,18 +173,33 @@ class GraphHardware:
         if not publish_matched(pub, msg, wait=cfg.motion_timeout_s):
             return "no_controller"
         key, end = stamp.nanoseconds, time.monotonic() + cfg.motion_timeout_s
+        if cfg.done_by == "joint_states":  # no motion reports on a real arm: done once there, after its duration
+            at = time.monotonic() + traj.times[-1]
+            goal = dict(zip(traj.joint_names, traj.positions[-1]))
+
+            def reached() -> bool:
+                if time.monotonic() < at or self._joints_stamp < key:
+                    return False
+                return all(abs(self._joints.get(n, float("inf")) - q) <= cfg.goal_tolerance for n, q in goal.items())
+        else:
+            def reached() -> bool:
+                return key in self._reports
+
         with self._state:
-            while key not in self._reports and not self.stop_reason and time.monotonic() < end:
+            while not reached() and not self.stop_reason and time.monotonic() < end:
                 self._state.wait(timeout=cfg.control_period_s)
-                stale = self.stale() if key not in self._reports else ""
+                stale = self.stale() if not reached() else ""
                 if stale:
                     self.stop(stale)  # the condition's lock is re-entrant
+            done = reached()
             report = self._reports.pop(key, None)
             reason = self.stop_reason  # a watchdog hold lasts to the end of this command, the e-stop until released
         if reason:
             return reason
-        if report is None:
+        if not done:
             return "motion_timeout"
+        if report is None:  # done_by joint_states: the arm is there
+            return ""
         return "" if report.get("ok") else str(report.get("reason") or "motion_failed")
 
 
