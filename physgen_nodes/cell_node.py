@@ -25,6 +25,7 @@ renderer allows), ``frame_id``, ``compressed``.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from rclpy.node import Node
@@ -36,7 +37,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
-from physgen.cell.trajectory import Trajectory, check, follow, from_duration
+from physgen.cell.trajectory import Trajectory, check, follow, follow_steps, from_duration
 from physgen.config import ConfigError, in_range, to_dict
 from physgen.evaluation.episode import conclude, decide
 from physgen.tasks import load_task
@@ -53,6 +54,8 @@ class StreamConfig:
     rate_hz: float = 10.0
     frame_id: str = "scene_camera_optical_frame"
     compressed: bool = True
+    realtime: bool = False  # stand-in hardware: trajectories at wall-clock pace, a newer one replacing the running one
+
 
     def __post_init__(self) -> None:
         in_range("rate_hz", self.rate_hz, 0.0, 1000.0)
@@ -83,6 +86,11 @@ class CellNode(Node):
             self.create_subscription(JointTrajectory, topic, self._on_trajectory, 10)
         period = 1.0 / self.stream.rate_hz if self.stream.rate_hz > 0 else 0.0
         self.timer = self.create_timer(period, self.publish_frame)
+        self._next: tuple[JointTrajectory, Trajectory] | None = None  # realtime: the trajectory to run next
+        self._wake = threading.Condition()
+        if self.stream.realtime:
+            self._driver = threading.Thread(target=self._drive, name="cell-realtime", daemon=True)
+            self._driver.start()
 
     def _joints(self) -> tuple[list[str], list[float]]:
         arm = self.cell.arm
@@ -133,12 +141,21 @@ class CellNode(Node):
         traj = Trajectory(tuple(msg.joint_names),
                           tuple(from_duration(p.time_from_start.sec, p.time_from_start.nanosec) for p in msg.points),
                           tuple(tuple(float(v) for v in p.positions) for p in msg.points))
+        if self.stream.realtime:  # the driver thread runs it, replacing whatever runs now
+            with self._wake:
+                self._next = (msg, traj)
+                self._wake.notify_all()
+            return
         with self._lock:
             reason = check(traj, self.cell)
             errors = {} if reason else follow(self.cell, traj)
+        self._report(msg, reason, errors)
+
+    def _report(self, msg: JointTrajectory, reason: str, errors: dict) -> None:
+        with self._lock:
             names, joints = self._joints()
             stamp = self.get_clock().now().nanoseconds
-        if reason:
+        if reason and reason != "preempted":
             self.counts["rejected_trajectories"] += 1
             self.get_logger().warning(f"trajectory rejected: {reason}")
         else:
@@ -147,6 +164,35 @@ class CellNode(Node):
             "trajectory_stamp_ns": Time.from_msg(msg.header.stamp).nanoseconds, "ok": not reason,
             "reason": reason, "errors": errors, "joints": dict(zip(names, joints)), "stamp_ns": stamp,
             "sim_time": self.cell.sim_time}))
+
+    def _drive(self) -> None:
+        """Realtime mode: run each trajectory one control period at a time at wall-clock pace, the
+        cell free between periods (frames and joint states stream); a newer trajectory preempts."""
+        while not self.closed:
+            with self._wake:
+                self._wake.wait_for(lambda: self._next is not None or self.closed, timeout=0.5)
+                if self._next is None:
+                    continue
+                msg, traj = self._next
+                self._next = None
+            with self._lock:
+                reason = check(traj, self.cell)
+                steps = None if reason else follow_steps(self.cell, traj)
+            errors, start, elapsed = {}, time.monotonic(), 0.0
+            while steps is not None:
+                with self._lock:
+                    if self.closed:
+                        return
+                    try:
+                        elapsed += next(steps)
+                    except StopIteration as done:
+                        errors = done.value
+                        break
+                if self._next is not None:
+                    reason = "preempted"
+                    break
+                time.sleep(max(0.0, start + elapsed - time.monotonic()))
+            self._report(msg, reason, errors)
 
     def _on_judge(self, msg: String) -> None:
         try:

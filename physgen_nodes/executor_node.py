@@ -67,6 +67,7 @@ class ExecutorNodeConfig:
         in_range("camera_timeout_s", self.camera_timeout_s, 0.0, 3600.0)
 
 
+SETTLE_S = 0.25  # done_by joint_states: s a gripper trajectory is given past its end (the cell holds as long)
 # The e-stop is latched: a late joiner gets the last state (publish it transient-local too).
 ESTOP_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -174,8 +175,9 @@ class GraphHardware:
             return "no_controller"
         key, end = stamp.nanoseconds, time.monotonic() + cfg.motion_timeout_s
         if cfg.done_by == "joint_states":  # no motion reports on a real arm: done once there, after its duration
-            at = time.monotonic() + traj.times[-1]
-            goal = dict(zip(traj.joint_names, traj.positions[-1]))
+            at = time.monotonic() + traj.times[-1] + (SETTLE_S if fingers else 0.0)
+            # a gripper closing on a block stops short of its command: fingers are done when their time is up
+            goal = {} if fingers else dict(zip(traj.joint_names, traj.positions[-1]))
 
             def reached() -> bool:
                 if time.monotonic() < at or self._joints_stamp < key:

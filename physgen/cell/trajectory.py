@@ -77,6 +77,18 @@ def _limits(cell: RobotCell) -> tuple[dict[str, float], dict[str, float]]:
 def follow(cell: RobotCell, traj: Trajectory, hold_time: float = 0.25) -> dict:
     """Track ``traj`` (checked first) with the arm's position control, then hold the last
     waypoint for ``hold_time`` seconds. Returns the final tracking error per joint (rad or m)."""
+    steps = follow_steps(cell, traj, hold_time)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def follow_steps(cell: RobotCell, traj: Trajectory, hold_time: float = 0.25):
+    """:func:`follow` one control period at a time: a generator that advances the physics by one
+    period per ``next()`` and returns (``StopIteration.value``) the final tracking errors. A caller
+    that stops early leaves the arm holding where it is (a newer trajectory replaces this one)."""
     reason = check(traj, cell)
     if reason:
         raise ValueError(f"trajectory rejected: {reason}")
@@ -97,6 +109,7 @@ def follow(cell: RobotCell, traj: Trajectory, hold_time: float = 0.25) -> dict:
         arm.set_gripper(float(np.mean(target[7:9])))
         arm.hold(list(target[:7]))
         cell.step(cell.config.motion.control_period_steps)
+        yield dt
     if any(n in FINGERS for n in traj.joint_names):
         cell.hand_over()
     final = np.asarray(arm.joint_positions())
