@@ -8,7 +8,9 @@ Every node reads ``params_file`` (default: the installed ``config/evaluation.yam
 left empty keeps the file's value, a given one overrides it (``policy`` sets both ``vlm.policy`` and
 the evaluation's policy label, ``seed`` both seeds, ``bag`` the recorder's ``output``). When the
 evaluation node exits (every episode done: episodes.jsonl and the report are in ``out_dir``) the
-whole launch shuts down.
+whole launch shuts down. The other nodes respawn when they die: the episode under way fails with the
+step that timed out, and the run goes on (a respawned recorder repairs its bag and records on in
+``<bag>.part2``).
 
 Without ROS 2 launch, the same graph in one process: ``physgen bringup evaluation`` with the same
 options (``--policy``, ``--tasks``, ``--out-dir``, ``--record``, ...).
@@ -54,18 +56,22 @@ def _graph(context):
                 params[node][name] = convert(text)
     if LaunchConfiguration("record").perform(context) == "true":
         params["evaluation"]["wait_for_recorder"] = True  # every episode whole in the bag
+        params["recorder"]["existing"] = "next"  # respawned after a kill: repair the bag, record on in the next part
     params_file = LaunchConfiguration("params_file")
 
     def node(executable: str, name: str, **kwargs) -> Node:
         return Node(package="physgen", executable=executable, name=name, output="screen",
                     parameters=[params_file, *([params[name]] if params[name] else [])], **kwargs)
 
+    def respawned(executable: str, name: str, **kwargs) -> Node:  # killed mid-episode: that episode fails, it returns
+        return node(executable, name, respawn=True, respawn_delay=1.0, **kwargs)
+
     evaluation = node("evaluation_node", "evaluation")
     return [
-        node("cell_node", "cell"),
-        node("vlm_node", "vlm"),
-        node("executor_node", "executor"),
-        node("recorder_node", "recorder", condition=IfCondition(LaunchConfiguration("record"))),
+        respawned("cell_node", "cell"),
+        respawned("vlm_node", "vlm"),
+        respawned("executor_node", "executor"),
+        respawned("recorder_node", "recorder", condition=IfCondition(LaunchConfiguration("record"))),
         RegisterEventHandler(OnProcessExit(
             target_action=evaluation,
             on_exit=[EmitEvent(event=Shutdown(reason="the evaluation node exited"))])),

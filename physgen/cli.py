@@ -164,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="repeatable; the value is YAML, as in --ros-args -p (e.g. --set cell.rate_hz=5.0)")
     s.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                    help="evaluation graph: also start the recorder (default: no)")
+    s.add_argument("--supervise", action="store_true",
+                   help="every node in a process of its own, restarted when it dies (launch's respawn); the "
+                        "run goes on, a node killed mid-episode costs that episode")
     s.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
                    help="repeatable: a topic remapping for every node, as --ros-args -r (e.g. camera/image_raw:="
                         "/camera/color/image_raw joint_states:=/franka/joint_states)")
@@ -535,7 +538,7 @@ def cmd_bringup(args) -> int:
         "environment": args.environment, "reward_workers": args.reward_workers, "mode": args.mode,
         "armed": args.armed,
     }
-    return run(args.graph, args.params, args.set, arguments, args.record, args.remap)
+    return run(args.graph, args.params, args.set, arguments, args.record, args.remap, args.supervise)
 
 
 def cmd_bag_info(args) -> int:

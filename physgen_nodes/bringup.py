@@ -48,6 +48,16 @@ NODES: dict[str, tuple[str, str]] = {
     "sft": ("physgen_nodes.sft_node", "SFTNode"),
     "grpo": ("physgen_nodes.grpo_node", "GRPONode"),
 }
+# node -> its parameters' config dataclasses: (module, class, parameter prefix)
+NODE_CONFIGS: dict[str, list[tuple[str, str, str]]] = {
+    "cell": [("physgen_nodes.cell_node", "StreamConfig", ""), ("physgen.cell.config", "CellConfig", "cell.")],
+    "vlm": [("physgen_nodes.vlm_node", "VLMNodeConfig", "")],
+    "executor": [("physgen_nodes.executor_node", "ExecutorNodeConfig", "")],
+    "evaluation": [("physgen_nodes.evaluation_node", "EvaluationConfig", "")],
+    "recorder": [("physgen_nodes.recorder_node", "RecorderConfig", "")],
+    "sft": [("physgen.training.sft_config", "SFTRunConfig", ""), ("physgen_nodes.sft_node", "SFTNodeConfig", "")],
+    "grpo": [("physgen.training.grpo_config", "GRPORunConfig", ""), ("physgen_nodes.grpo_node", "GRPONodeConfig", "")],
+}
 # graph -> its nodes in start order (the node that runs the job last, once everything it talks to is up)
 GRAPHS: dict[str, tuple[str, ...]] = {
     "cell": ("cell",),
@@ -378,8 +388,40 @@ def check_remap(text: str) -> str:
     return text
 
 
+def node_parameter_names(name: str) -> set[str]:
+    """Every parameter the node ``name`` declares (dotted names), from its config classes."""
+    from physgen_nodes.params import defaults
+
+    return {k for module, cls, prefix in NODE_CONFIGS[name]
+            for k in defaults(getattr(importlib.import_module(module), cls), prefix)}
+
+
+def supervised(graph: str, entries: Sequence[Entry], nodes: Sequence[str], remaps: Sequence[str]) -> int:
+    """The graph's nodes each in its own process, restarted when they die (:mod:`physgen_nodes.supervise`);
+    a respawned recorder repairs its bag and records on into the next part."""
+    from physgen_nodes.supervise import Supervisor
+
+    specs = {}
+    for name in nodes:
+        params, strict = params_for(entries, name)
+        unknown = sorted(set(strict) - node_parameter_names(name))
+        if unknown:
+            raise ConfigError(f"{name}.{unknown[0]}", params[unknown[0]], f"a parameter of the {name} node")
+        if name == "recorder":
+            params = {**params, "existing": "next"}
+        specs[name] = (NODES[name][0].rsplit(".", 1)[1], params)
+    supervisor = Supervisor(specs, next((n for n in nodes if n in ENDING), None), remaps)
+    previous = {sig: signal.signal(sig, lambda *_: supervisor.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return supervisor.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] = (),
-        arguments: Mapping[str, Any] | None = None, record: bool | None = None, remaps: Sequence[str] = ()) -> int:
+        arguments: Mapping[str, Any] | None = None, record: bool | None = None, remaps: Sequence[str] = (),
+        supervise: bool = False) -> int:
     """``physgen bringup``: init rclpy, build ``graph``, spin it, shut down; the exit status."""
     check_graph(graph)
     if record is not None and graph not in OPTIONAL:
@@ -396,6 +438,8 @@ def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] =
     if record:  # every episode whole in the bag, as the launch file does
         entries.append(parse_set("evaluation.wait_for_recorder=true"))
     entries += given + extra
+    if supervise:
+        return supervised(graph, entries, nodes, remaps)
 
     import rclpy
     from rclpy.signals import SignalHandlerOptions

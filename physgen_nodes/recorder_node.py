@@ -1,10 +1,12 @@
 """The recorder node: records chosen topics to a rosbag2 bag (MCAP storage, raw CDR).
 
 Parameters (:class:`RecorderConfig`): ``output`` (the bag directory; must not exist, its parent must
-be writable), ``topics`` (names, resolved like any topic of this node; each topic's type comes from the
-graph once it has a publisher), ``max_bytes`` (0: unlimited; recording stops cleanly when the bag
-reaches it), ``flush_every`` (messages per MCAP chunk; a chunk is on disk once flushed, so a SIGKILL
-loses at most ``flush_every`` messages and :func:`physgen.recording.bag.repair` recovers the rest),
+be writable; with ``existing: next`` an existing one is repaired if its writer died and the recording
+goes on in ``OUTPUT.part2``, ``.part3``, ...: a respawned recorder), ``topics`` (names, resolved like
+any topic of this node; each topic's type comes from the graph once it has a publisher),
+``max_bytes`` (0: unlimited; recording stops cleanly when the bag reaches it), ``flush_every``
+(messages per MCAP chunk; a chunk is on disk once flushed, so a SIGKILL loses at most
+``flush_every`` messages and :func:`physgen.recording.bag.repair` recovers the rest),
 ``queue_depth`` (subscription history per topic).
 
 Once a second it publishes ``recorder/status``, a ``recorder_status`` record::
@@ -31,9 +33,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
-from physgen.config import ConfigError, in_range, require
+from physgen.config import ConfigError, in_range, one_of, require
 from physgen.preflight import free_bytes
-from physgen.recording.bag import BagError, BagWriter
+from physgen.recording.bag import BagError, BagWriter, repair
 from physgen_nodes.conversions import record_msg
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import run_node
@@ -48,8 +50,10 @@ class RecorderConfig:
     max_bytes: int = 0
     flush_every: int = 100
     queue_depth: int = 100
+    existing: str = "refuse"  # output exists: refuse, or next (repair a dead writer's bag, record to OUTPUT.partN)
 
     def __post_init__(self) -> None:
+        one_of("existing", self.existing, ("refuse", "next"))
         require(bool(self.output.strip()), "output", self.output, "a bag directory path")
         require(len(self.topics) > 0, "topics", list(self.topics), "at least one topic name")
         require(len(set(self.topics)) == len(self.topics), "topics", list(self.topics), "distinct topic names")
@@ -69,7 +73,7 @@ class RecorderNode(Node):
         super().__init__("recorder", **kwargs)
         self.config = declare_config(self, RecorderConfig)
         self._lock = threading.Lock()
-        self.bag = self._open(Path(self.config.output).expanduser())
+        self.bag = self._open(self._output(Path(self.config.output).expanduser()))
         self.state, self.reason = "waiting", ""
         self.waiting = {self.resolve_topic_name(t): t for t in self.config.topics}  # resolved -> as given
         self.types: dict[str, str] = {}
@@ -80,6 +84,22 @@ class RecorderNode(Node):
         self.discovery_timer = self.create_timer(0.1, self._discover)
         self.status_timer = self.create_timer(1.0, self.publish_status)
         self.get_logger().info(f"recording {sorted(self.waiting)} to {self.bag.path}")
+
+    def _output(self, path: Path) -> Path:
+        """``path``, or with ``existing: next`` and ``path`` taken (a recorder started again, e.g.
+        respawned after a kill): the old bag repaired if its writer died, and the next free part."""
+        if self.config.existing != "next" or not path.exists():
+            return path
+        if not (path / "metadata.yaml").exists() and list(path.glob("*.mcap")):
+            try:
+                repair(path)
+                self.get_logger().warning(f"{path}: its recorder died; repaired (every flushed chunk kept)")
+            except BagError as e:
+                self.get_logger().error(f"{path}: could not repair ({e}); left as it is")
+        n = 2
+        while path.with_name(f"{path.name}.part{n}").exists():
+            n += 1
+        return path.with_name(f"{path.name}.part{n}")
 
     def _open(self, path: Path) -> BagWriter:
         free_bytes("output", path, MIN_FREE_BYTES)

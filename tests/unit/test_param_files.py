@@ -23,6 +23,7 @@ from physgen_nodes.bringup import (
     ENDING,
     ENVIRONMENT,
     GRAPHS,
+    NODE_CONFIGS,
     NODES,
     PARAMS_FILES,
     graph_arguments,
@@ -34,16 +35,6 @@ from physgen_nodes.params import defaults, nest
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / "launch"
 
-# node -> its parameters' config dataclasses: (module, class, parameter prefix)
-NODE_CONFIGS = {
-    "cell": [("physgen_nodes.cell_node", "StreamConfig", ""), ("physgen.cell.config", "CellConfig", "cell.")],
-    "vlm": [("physgen_nodes.vlm_node", "VLMNodeConfig", "")],
-    "executor": [("physgen_nodes.executor_node", "ExecutorNodeConfig", "")],
-    "evaluation": [("physgen_nodes.evaluation_node", "EvaluationConfig", "")],
-    "recorder": [("physgen_nodes.recorder_node", "RecorderConfig", "")],
-    "sft": [("physgen.training.sft_config", "SFTRunConfig", ""), ("physgen_nodes.sft_node", "SFTNodeConfig", "")],
-    "grpo": [("physgen.training.grpo_config", "GRPORunConfig", ""), ("physgen_nodes.grpo_node", "GRPONodeConfig", "")],
-}
 # required: the files give real values (examples, for the trainers' task, model and out)
 NO_DEFAULT = {("recorder", "output"), ("recorder", "topics"),
               *((trainer, name) for trainer in ("sft", "grpo") for name in ("task", "model", "out"))}
@@ -156,9 +147,11 @@ def test_single_node_launch_file_starts_its_node(graph):
 @pytest.mark.parametrize("graph", ["evaluation", "sft", "grpo", "real_arm"])
 def test_graph_launch_starts_the_graph_and_takes_bringups_arguments(graph):
     tree = _launch_tree(graph)
-    started = [ast.literal_eval(c.args[1]) for c in _calls(tree, "node")]
+    calls = [c for name in ("node", "respawned") for c in _calls(tree, name)
+             if all(isinstance(a, ast.Constant) for a in c.args[:2])]  # started nodes, not the helpers' own calls
+    started = [ast.literal_eval(c.args[1]) for c in calls]
     assert sorted(started) == sorted(GRAPHS[graph])
-    executables = {ast.literal_eval(c.args[1]): ast.literal_eval(c.args[0]) for c in _calls(tree, "node")}
+    executables = {ast.literal_eval(c.args[1]): ast.literal_eval(c.args[0]) for c in calls}
     assert executables == {n: NODES[n][0].rsplit(".", 1)[1] for n in GRAPHS[graph]}
     overrides = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
                      and getattr(n.targets[0], "id", None) == "OVERRIDES")
