@@ -130,3 +130,15 @@ def test_a_tiny_model_learns_to_read_the_image(tiny_models, tmp_path):
     rows = [json.loads(ln) for ln in (cfg.out / "log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
     assert sum(losses[-5:]) / 5 < 0.5 * 0.23
+
+
+@pytest.mark.parametrize("source", ["captions", "fall_direction"])
+def test_a_dataset_built_by_two_processes_equals_one_built_by_one(source):
+    from physgen.training import datasets as tds
+
+    seeds = [100000 + i for i in range(7)]
+    one = tds.rows_in_processes(source, seeds, workers=1)
+    counted = []
+    two = tds.rows_in_processes(source, seeds, workers=2, chunk=3, progress=counted.append)
+    assert counted == [3, 3, 1]
+    assert [{**r, "image": r["image"].tobytes()} for r in one] == [{**r, "image": r["image"].tobytes()} for r in two]
