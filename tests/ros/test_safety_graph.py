@@ -118,3 +118,38 @@ def test_the_joint_state_watchdog_holds_a_move_whose_arm_went_silent(ros_context
         assert rig.node.counts["holds"] == 1 and len(rig.sent) + len(rig.gripper) == 2
     finally:
         rig.close()
+
+
+def test_the_camera_watchdog_holds_a_move_when_the_camera_goes_silent(ros_context):
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Header
+
+    from physgen.cell.kinematics import ArmModel
+
+    rig = Rig(ros_context, {"camera_timeout_s": 0.3, "motion_timeout_s": 10.0}, cell=False)
+    try:
+        model = ArmModel()
+        states = rig.probe.create_publisher(JointState, "joint_states", 10)
+        q = [*model.rest_pose, 0.04, 0.04]
+        rig.probe.create_timer(0.05, lambda: states.publish(JointState(  # the arm reports, the camera does not
+            header=Header(stamp=rig.probe.get_clock().now().to_msg()), name=[*model.arm_joints, *model.finger_joints],
+            position=q)))
+        assert rig.spin(lambda: bool(rig.node.hardware.measured()))
+        result = rig.run("blind", timeout=30.0)
+        assert result["ok"] is False and result["reason"] == "watchdog:camera"
+        assert rig.node.counts["holds"] == 1 and len(rig.sent) + len(rig.gripper) == 2
+    finally:
+        rig.close()
+
+
+def test_a_plan_longer_than_max_trajectories_stops_there(ros_context):
+    rig = Rig(ros_context, {"max_trajectories": 2})
+    try:
+        assert rig.spin(lambda: bool(rig.node.hardware.measured()))
+        result = rig.run("long")
+        assert result["ok"] is False and result["reason"] == "too_many_trajectories"
+        assert rig.spin(lambda: rig.cell.counts["trajectories"] == 2, timeout=10)
+        rig.spin(lambda: False, timeout=0.5)
+        assert rig.cell.counts["trajectories"] == 2  # the plan went no further
+    finally:
+        rig.close()
