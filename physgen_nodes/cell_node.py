@@ -155,7 +155,7 @@ class CellNode(Node):
         with self._lock:
             names, joints = self._joints()
             stamp = self.get_clock().now().nanoseconds
-        if reason and reason != "preempted":
+        if reason and reason not in ("preempted", "stopped"):
             self.counts["rejected_trajectories"] += 1
             self.get_logger().warning(f"trajectory rejected: {reason}")
         else:
@@ -182,7 +182,8 @@ class CellNode(Node):
             while steps is not None:
                 with self._lock:
                     if self.closed:
-                        return
+                        reason = "stopped"  # the node is going down
+                        break
                     try:
                         elapsed += next(steps)
                     except StopIteration as done:
@@ -229,6 +230,11 @@ class CellNode(Node):
         if cell is not None:
             with self._lock:  # never while a callback on another thread uses the cell
                 self.closed = True
+            if getattr(self, "_driver", None) is not None:  # realtime: its last report goes out first
+                with self._wake:
+                    self._wake.notify_all()
+                self._driver.join(timeout=10.0)
+            with self._lock:
                 cell.close()
         if getattr(self, "oracles", None) is not None:
             self.oracles.close()

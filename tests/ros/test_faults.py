@@ -34,7 +34,7 @@ def child_pid(parent: int, module: str) -> int | None:
     return None
 
 
-def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str) -> tuple[list[dict], str]:
+def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str, *extra: str) -> tuple[list[dict], str]:
     """Run the supervised evaluation graph (expert, 3 episodes per task, recorded); SIGKILL the
     ``module`` node as the first message on ``trigger`` is seen; the records and the run's stderr."""
     from rclpy.node import Node
@@ -42,7 +42,7 @@ def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str) -> 
 
     cmd = [sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--supervise", "--policy", "expert",
            "--tasks", tasks, "--episodes", "3", "--out-dir", str(tmp_path / "out"), "--record",
-           "--bag", str(tmp_path / "bag")]
+           "--bag", str(tmp_path / "bag"), *extra]
     for step in ("reset_s", "answer_s", "execution_s", "outcome_s"):
         cmd += ["--set", f"evaluation.timeouts.{step}={STEP_S}"]
     proc = subprocess.Popen(cmd, env=process_env(ctx.get_domain_id()), stdout=subprocess.DEVNULL,
@@ -97,8 +97,10 @@ def test_a_node_killed_mid_episode_costs_that_episode_and_comes_back(ros_context
 def test_a_killed_recorder_comes_back_and_both_bags_stay_readable(ros_context, tmp_path):
     from physgen.recording.bag import bag_info
 
-    tasks = "stability,fall_direction"
-    records, _ = run_and_kill(ros_context, tmp_path, tasks, "recorder_node", "evaluation/episode")
+    tasks = "shift,stability"  # arm motion: the run outlasts the recorder's restart
+    # chunks of 10 messages: what the killed recorder wrote is on disk but for at most 10 messages
+    records, _ = run_and_kill(ros_context, tmp_path, tasks, "recorder_node", "evaluation/episode",
+                              "--set", "recorder.flush_every=10")
     _every_episode_once(records, tasks)
     assert all(r["success"] for r in records)  # the recorder is not on an episode's path
     first, second = bag_info(tmp_path / "bag"), bag_info(tmp_path / "bag.part2")  # repaired, and the new part

@@ -90,16 +90,16 @@ def test_jobs_are_split_by_cost_and_scenes_kept_together():
 def test_workers_killed_while_sending_never_block_the_others():
     """Results come back whole when a worker is killed again and again, whatever it is doing (sending a
     large result, a frame, included): the other keeps delivering, and every completion counts once."""
-    jobs = [RewardJob("fall_direction", 100000 + k, "train", t, frame=True) for k in range(6) for t in TEXTS]
+    jobs = [RewardJob("fall_direction", 100000 + k, "train", t, frame=True) for k in range(12) for t in TEXTS]
     with RewardPool(0) as pool:
         reference = pool.score(jobs)
     with RewardPool(2) as pool:
         pool.score(jobs[:2])
         stop = threading.Event()
 
-        def kill_repeatedly():
+        def kill_repeatedly():  # from the batch's start: a batch takes a second or two
             for _ in range(4):
-                if stop.wait(1.0):
+                if stop.wait(0.25):
                     return
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pool.pids()[1], signal.SIGKILL)
