@@ -15,6 +15,7 @@ command's ``joints_after_ns``. Each trajectory waits for its ``cell/motion`` rep
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 from builtin_interfaces.msg import Duration
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -221,7 +223,13 @@ class ExecutorNode(Node):
         self.arm_preview_pub = self.create_publisher(JointTrajectory, cfg.arm_topic + "_preview", 10)
         self.gripper_preview_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic + "_preview", 10)
         self.estop_log: list[tuple[float, float]] = []  # (e-stop received, hold published), monotonic s
-        self.create_subscription(Bool, "estop", self._on_estop, ESTOP_QOS, callback_group=group)
+        # The e-stop gets a node and a thread of its own: no other callback (joint states at the arm's
+        # rate, camera info, commands) ever queues in front of it.
+        self._estop_node = Node(f"{self.get_name()}_estop", namespace=self.get_namespace(), context=self.context)
+        self._estop_node.create_subscription(Bool, "estop", self._on_estop, ESTOP_QOS)
+        self._estop_spin = SingleThreadedExecutor(context=self.context)
+        self._estop_spin.add_node(self._estop_node)
+        threading.Thread(target=self._spin_estop, name="executor-estop", daemon=True).start()
         self.create_subscription(CameraInfo, "camera/camera_info", lambda _m: self.hardware.camera_seen(), IMAGE_QOS,
                                  callback_group=group)
         self.result_pub = self.create_publisher(String, "executor/result", 10)
@@ -239,6 +247,10 @@ class ExecutorNode(Node):
             self.hardware.report(record_of(msg, "motion"))
         except (Rejected, KeyError, TypeError, ValueError) as e:
             self.get_logger().warning(f"motion report ignored: {e}")
+
+    def _spin_estop(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):  # the context went down with the process
+            self._estop_spin.spin()
 
     def _on_estop(self, msg: Bool) -> None:
         """Engaged (true): hold the arm at once, fail the running move, refuse commands; latched until
@@ -300,6 +312,9 @@ class ExecutorNode(Node):
     def destroy_node(self) -> None:
         if hasattr(self, "_worker"):
             self._worker.shutdown(wait=False, cancel_futures=True)
+        if hasattr(self, "_estop_spin"):
+            self._estop_spin.shutdown(timeout_sec=2.0)
+            self._estop_node.destroy_node()
         super().destroy_node()
 
 
