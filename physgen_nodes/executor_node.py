@@ -16,6 +16,7 @@ command's ``joints_after_ns``. Each trajectory waits for its ``cell/motion`` rep
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,7 @@ class ExecutorNodeConfig:
         in_range("camera_timeout_s", self.camera_timeout_s, 0.0, 3600.0)
 
 
+SWITCH_S = 0.001  # s: the interpreter's thread switch interval in the executor's process (Python's default: 0.005)
 SETTLE_S = 0.25  # done_by joint_states: s a gripper trajectory is given past its end (the cell holds as long)
 # The e-stop is latched: a late joiner gets the last state (publish it transient-local too).
 ESTOP_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -110,7 +112,8 @@ class GraphHardware:
         self.not_before = 0  # ns; plan only from joints measured at or after this stamp
         self.sent = 0  # trajectories of the current command
         self._reports: dict[int, dict] = {}
-        self.stop_reason = ""  # "estop" while the e-stop is engaged
+        self.stop_reason = ""  # why the current command was stopped: it sends nothing more
+        self.estopped = False  # latched by the e-stop until released: no command runs
 
     def update_joints(self, joints: dict[str, float], stamp_ns: int) -> None:
         with self._state:
@@ -197,7 +200,7 @@ class GraphHardware:
                     self.stop(stale)  # the condition's lock is re-entrant
             done = reached()
             report = self._reports.pop(key, None)
-            reason = self.stop_reason  # a watchdog hold lasts to the end of this command, the e-stop until released
+            reason = self.stop_reason  # a hold (e-stop, watchdog) lasts to the end of this command
         if reason:
             return reason
         if not done:
@@ -223,6 +226,7 @@ class ExecutorNode(Node):
         self.arm_preview_pub = self.create_publisher(JointTrajectory, cfg.arm_topic + "_preview", 10)
         self.gripper_preview_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic + "_preview", 10)
         self.estop_log: list[tuple[float, float]] = []  # (e-stop received, hold published), monotonic s
+        sys.setswitchinterval(SWITCH_S)  # a waiting safety callback gets the interpreter sooner
         # The e-stop gets a node and a thread of its own: no other callback (joint states at the arm's
         # rate, camera info, commands) ever queues in front of it.
         self._estop_node = Node(f"{self.get_name()}_estop", namespace=self.get_namespace(), context=self.context)
@@ -256,12 +260,13 @@ class ExecutorNode(Node):
         """Engaged (true): hold the arm at once, fail the running move, refuse commands; latched until
         a false message releases it."""
         received = time.monotonic()
-        if msg.data and self.hardware.stop_reason != "estop":
+        if msg.data and not self.hardware.estopped:
+            self.hardware.estopped = True
             self.hardware.stop("estop")
             self.estop_log.append((received, time.monotonic()))
             self.get_logger().error("e-stop engaged: arm held, commands refused until released")
-        elif not msg.data and self.hardware.stop_reason == "estop":
-            self.hardware.stop_reason = ""
+        elif not msg.data and self.hardware.estopped:
+            self.hardware.estopped = False  # the stopped command stays stopped; the next one may run
             self.get_logger().warning("e-stop released")
 
     def hold(self, joints: dict[str, float]) -> None:
@@ -284,7 +289,7 @@ class ExecutorNode(Node):
             publish_matched(self.result_pub, record_msg("result", {"request_id": req.get("request_id"), "ok": False,
                                                                    "reason": "bad_command", "motions": []}))
             return
-        if self.hardware.stop_reason == "estop":
+        if self.hardware.estopped:
             self.counts["estop_refused"] += 1
             publish_matched(self.result_pub, record_msg("result", {"request_id": req.get("request_id"), "ok": False,
                                                                    "reason": "estop", "motions": []}))
@@ -294,8 +299,7 @@ class ExecutorNode(Node):
 
     def _execute(self, request_id, motions, not_before: int = 0) -> None:
         self.hardware.not_before, self.hardware.sent = not_before, 0
-        if self.hardware.stop_reason != "estop":
-            self.hardware.stop_reason = ""
+        self.hardware.stop_reason = "estop" if self.hardware.estopped else ""
         try:
             results = self.planner.execute(self.hardware, motions)
             reason = next((r.reason for r in results if not r.ok), "")

@@ -90,7 +90,9 @@ def test_a_latched_estop_holds_the_arm_and_refuses_commands_until_released(ros_c
         rig.spin(lambda: False, timeout=0.5)
         assert len(rig.sent) == before  # nothing moves while it is engaged
         rig.estop.publish(Bool(data=False))
-        assert rig.spin(lambda: rig.node.hardware.stop_reason == "")
+        assert rig.spin(lambda: not rig.node.hardware.estopped)
+        rig.spin(lambda: False, timeout=0.5)
+        assert len(rig.sent) == before  # released: the stopped command stays stopped
         again = rig.run("released")  # runs to its end (the empty table: nothing to grasp)
         assert again["reason"] == "gripper_closed_empty" and len(rig.sent) > before + 3
     finally:
@@ -115,6 +117,8 @@ def test_the_joint_state_watchdog_holds_a_move_whose_arm_went_silent(ros_context
         result = rig.run("silent", timeout=30.0)
         assert result["ok"] is False and result["reason"] == "watchdog:joint_states"
         # the first move (the gripper opening), the hold, and nothing after it
+        assert rig.spin(lambda: len(rig.sent) + len(rig.gripper) == 2, timeout=5)
+        rig.spin(lambda: False, timeout=0.5)
         assert rig.node.counts["holds"] == 1 and len(rig.sent) + len(rig.gripper) == 2
     finally:
         rig.close()
@@ -137,6 +141,8 @@ def test_the_camera_watchdog_holds_a_move_when_the_camera_goes_silent(ros_contex
         assert rig.spin(lambda: bool(rig.node.hardware.measured()))
         result = rig.run("blind", timeout=30.0)
         assert result["ok"] is False and result["reason"] == "watchdog:camera"
+        assert rig.spin(lambda: len(rig.sent) + len(rig.gripper) == 2, timeout=5)
+        rig.spin(lambda: False, timeout=0.5)
         assert rig.node.counts["holds"] == 1 and len(rig.sent) + len(rig.gripper) == 2
     finally:
         rig.close()
