@@ -4,6 +4,7 @@ released, the joint-state watchdog holds a move whose arm went silent."""
 
 from __future__ import annotations
 
+import pytest
 from ros_helpers import executor, spin_until
 
 PICK = {"type": "pick", "position": [0.55, 0.0, 0.02], "yaw": 0.0}
@@ -99,48 +100,35 @@ def test_a_latched_estop_holds_the_arm_and_refuses_commands_until_released(ros_c
         rig.close()
 
 
-def test_the_joint_state_watchdog_holds_a_move_whose_arm_went_silent(ros_context):
-    from rclpy.time import Time
+@pytest.mark.parametrize(("params", "streaming", "reason"), [
+    ({"joint_states_timeout_s": 0.3}, False, "watchdog:joint_states"),  # one joint state, then the arm is silent
+    ({"camera_timeout_s": 0.3}, True, "watchdog:camera"),  # the arm reports, the camera does not
+], ids=["joint_states", "camera"])
+def test_a_watchdog_holds_a_move_when_its_source_goes_silent(ros_context, params, streaming, reason):
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Header
 
     from physgen.cell.kinematics import ArmModel
 
-    rig = Rig(ros_context, {"joint_states_timeout_s": 0.3, "motion_timeout_s": 10.0}, cell=False)
+    rig = Rig(ros_context, {**params, "motion_timeout_s": 10.0}, cell=False)
     try:
         model = ArmModel()
-        names = [*model.arm_joints, *model.finger_joints]
         states = rig.probe.create_publisher(JointState, "joint_states", 10)
+
+        def report() -> None:
+            states.publish(JointState(header=Header(stamp=rig.probe.get_clock().now().to_msg()),
+                                      name=[*model.arm_joints, *model.finger_joints],
+                                      position=[*model.rest_pose, 0.04, 0.04]))
+
         assert rig.spin(lambda: states.get_subscription_count() > 0)
-        states.publish(JointState(header=Header(stamp=Time(nanoseconds=1).to_msg()), name=names,
-                                  position=[*model.rest_pose, 0.04, 0.04]))  # once; then the arm is silent
-        result = rig.run("silent", timeout=30.0)
-        assert result["ok"] is False and result["reason"] == "watchdog:joint_states"
-        # the first move (the gripper opening), the hold, and nothing after it
-        assert rig.spin(lambda: len(rig.sent) + len(rig.gripper) == 2, timeout=5)
-        rig.spin(lambda: False, timeout=0.5)
-        assert rig.node.counts["holds"] == 1 and len(rig.sent) + len(rig.gripper) == 2
-    finally:
-        rig.close()
-
-
-def test_the_camera_watchdog_holds_a_move_when_the_camera_goes_silent(ros_context):
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import Header
-
-    from physgen.cell.kinematics import ArmModel
-
-    rig = Rig(ros_context, {"camera_timeout_s": 0.3, "motion_timeout_s": 10.0}, cell=False)
-    try:
-        model = ArmModel()
-        states = rig.probe.create_publisher(JointState, "joint_states", 10)
-        q = [*model.rest_pose, 0.04, 0.04]
-        rig.probe.create_timer(0.05, lambda: states.publish(JointState(  # the arm reports, the camera does not
-            header=Header(stamp=rig.probe.get_clock().now().to_msg()), name=[*model.arm_joints, *model.finger_joints],
-            position=q)))
+        if streaming:
+            rig.probe.create_timer(0.05, report)
+        else:
+            report()
         assert rig.spin(lambda: bool(rig.node.hardware.measured()))
-        result = rig.run("blind", timeout=30.0)
-        assert result["ok"] is False and result["reason"] == "watchdog:camera"
+        result = rig.run("silent", timeout=30.0)
+        assert result["ok"] is False and result["reason"] == reason
+        # the first move (the gripper opening), the hold, and nothing after it
         assert rig.spin(lambda: len(rig.sent) + len(rig.gripper) == 2, timeout=5)
         rig.spin(lambda: False, timeout=0.5)
         assert rig.node.counts["holds"] == 1 and len(rig.sent) + len(rig.gripper) == 2
