@@ -204,21 +204,22 @@ def _segment_velocity(dq: np.ndarray, dt: np.ndarray) -> np.ndarray:
     return np.vstack([rest, v, rest])
 
 
-def _acceleration_ratio(dq: np.ndarray, dt: np.ndarray, amax: np.ndarray) -> np.ndarray:
-    """Per segment: the worst ratio of acceleration to its limit at either of its ends (the change of
-    velocity at a waypoint over the mean of the two segments' durations; rest at both ends)."""
+def _accelerations(dq: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """Per waypoint (rows: the start, each waypoint, the end) and joint: the change of velocity over
+    the mean of the two segments' durations, from rest and to rest."""
     v = _segment_velocity(dq, dt)
     pad = np.concatenate([[dt[0]], dt, [dt[-1]]])
-    acc = np.abs(np.diff(v, axis=0)) / ((pad[:-1] + pad[1:]) / 2)[:, None]  # at each waypoint, start and end
-    worst = (acc / amax).max(axis=1)
+    return np.abs(np.diff(v, axis=0)) / ((pad[:-1] + pad[1:]) / 2)[:, None]
+
+
+def _acceleration_ratio(dq: np.ndarray, dt: np.ndarray, amax: np.ndarray) -> np.ndarray:
+    """Per segment: the worst ratio of acceleration to its limit at either of its ends."""
+    worst = (_accelerations(dq, dt) / amax).max(axis=1)
     return np.maximum(worst[:-1], worst[1:])
 
 
 def _violations(dq: np.ndarray, dt: np.ndarray, vmax: np.ndarray, amax: np.ndarray) -> list[tuple[str, int]]:
-    found = [("velocity", int(j)) for j in np.flatnonzero(((np.abs(dq) / dt[:, None]) > vmax * (1 + TOLERANCE))
-                                                           .any(axis=0))]
-    v = _segment_velocity(dq, dt)
-    pad = np.concatenate([[dt[0]], dt, [dt[-1]]])
-    acc = np.abs(np.diff(v, axis=0)) / ((pad[:-1] + pad[1:]) / 2)[:, None]
-    found += [("acceleration", int(j)) for j in np.flatnonzero((acc > amax * (1 + TOLERANCE)).any(axis=0))]
-    return found
+    fast = (np.abs(dq) / dt[:, None]) > vmax * (1 + TOLERANCE)
+    jerky = _accelerations(dq, dt) > amax * (1 + TOLERANCE)
+    return ([("velocity", int(j)) for j in np.flatnonzero(fast.any(axis=0))]
+            + [("acceleration", int(j)) for j in np.flatnonzero(jerky.any(axis=0))])
