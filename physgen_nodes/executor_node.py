@@ -106,6 +106,7 @@ class GraphHardware:
         self.node = node
         self._state = threading.Condition()
         self._joints: dict[str, float] = {}
+        self._previous: dict[str, float] = {}  # the joint states before the latest
         self._joints_stamp = -1
         self._joints_seen = time.monotonic()
         self._camera_seen = time.monotonic()
@@ -119,7 +120,8 @@ class GraphHardware:
         with self._state:
             self._joints_seen = time.monotonic()
             if stamp_ns >= self._joints_stamp:
-                self._joints, self._joints_stamp = dict(joints), stamp_ns
+                self._previous, self._joints = self._joints, dict(joints)
+                self._joints_stamp = stamp_ns
                 self._state.notify_all()
 
     def camera_seen(self) -> None:
@@ -181,12 +183,15 @@ class GraphHardware:
         key, end = stamp.nanoseconds, time.monotonic() + cfg.motion_timeout_s
         if cfg.done_by == "joint_states":  # no motion reports on a real arm: done once there, after its duration
             at = time.monotonic() + traj.times[-1] + (SETTLE_S if fingers else 0.0)
-            # a gripper closing on a block stops short of its command: fingers are done when their time is up
-            goal = {} if fingers else dict(zip(traj.joint_names, traj.positions[-1]))
+            goal = dict(zip(traj.joint_names, traj.positions[-1]))
 
             def reached() -> bool:
                 if time.monotonic() < at or self._joints_stamp < key:
                     return False
+                if fingers:  # a gripper closing on a block stops short of its goal: done once its fingers are still
+                    still = cfg.goal_tolerance / 10
+                    moved = (abs(self._joints.get(n, 0.0) - self._previous.get(n, float("inf"))) for n in goal)
+                    return all(m <= still for m in moved)
                 return all(abs(self._joints.get(n, float("inf")) - q) <= cfg.goal_tolerance for n, q in goal.items())
         else:
             def reached() -> bool:
