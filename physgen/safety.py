@@ -144,6 +144,17 @@ def screen(traj: Trajectory, start: dict[str, float], limits: Limits,
                     tuple(reasons), changed=True)
 
 
+def limit_ratios(traj: Trajectory, start: dict[str, float], limits: Limits) -> tuple[float, float]:
+    """The fastest joint velocity and acceleration of ``traj`` (well-formed) from ``start``, each as a
+    fraction of its joint's limit (1.0: at the limit)."""
+    names = list(traj.joint_names)
+    q = np.vstack([[start[n] for n in names], np.asarray(traj.positions, dtype=float)])
+    dq, dt = np.diff(q, axis=0), np.diff(np.concatenate([[0.0], traj.times]))
+    vmax = np.array([limits.velocity[n] for n in names])
+    amax = np.array([limits.acceleration[n] for n in names])
+    return float((np.abs(dq) / dt[:, None] / vmax).max()), float((_accelerations(dq, dt) / amax).max())
+
+
 def _malformed(traj: Trajectory, start: dict[str, float], limits: Limits) -> str:
     names = traj.joint_names
     if not names or not traj.times or len(set(names)) != len(names):
@@ -186,15 +197,53 @@ def _timing(q0: np.ndarray, q: np.ndarray, t: np.ndarray, vmax: np.ndarray, amax
     found = _violations(dq, dt, vmax, amax)
     if not found or not clamp:
         return t, found
-    dt = np.maximum(dt, (np.abs(dq) / vmax).max(axis=1))  # each segment no faster than the velocity limit
-    for _ in range(200):  # then stretch until the accelerations are within (each pass only slows the motion)
-        ratio = _acceleration_ratio(dq, dt, amax)
-        if ratio.max() <= 1.0 + TOLERANCE:
-            break
-        dt = dt * np.sqrt(np.maximum(ratio, 1.0)) * (1.0 + 1e-4)
-    else:
-        dt = dt * math.sqrt(float(_acceleration_ratio(dq, dt, amax).max())) * (1.0 + 1e-4)
-    return np.cumsum(dt), found
+    return np.cumsum(_fit(dq, dt, vmax, amax)), found
+
+
+def retime(traj: Trajectory, start: dict[str, float], limits: Limits, scale: float = 1.0) -> Trajectory:
+    """``traj``'s waypoints, no sooner than its times, timed so every joint keeps within ``scale`` of
+    its velocity and acceleration limits, from rest at ``start`` to rest at the end (how the
+    planner times its paths; clamping uses the same pass)."""
+    from physgen.cell.trajectory import Trajectory, on_the_wire
+
+    names = list(traj.joint_names)
+    q = np.vstack([[start[n] for n in names], np.asarray(traj.positions, dtype=float)])
+    vmax = np.array([limits.velocity[n] for n in names]) * scale
+    amax = np.array([limits.acceleration[n] for n in names]) * scale
+    dt = _fit(np.diff(q, axis=0), np.diff(np.concatenate([[0.0], traj.times])), vmax, amax)
+    return Trajectory(traj.joint_names, tuple(on_the_wire(float(x)) for x in np.cumsum(dt)), traj.positions)
+
+
+SLOWER = 0.98 ** np.arange(1200)  # the rates a segment may slow to, fastest first (down to ~3e-11)
+
+
+def _fit(dq: np.ndarray, dt: np.ndarray, vmax: np.ndarray, amax: np.ndarray) -> np.ndarray:
+    """Segment durations, each no shorter than in ``dt``, within the velocity and acceleration limits.
+
+    One forward and one backward pass over the segments' rates (1 / duration): each segment takes
+    the fastest rate its neighbour, already fixed, allows at the waypoint between them; the arm
+    starts and ends at rest. Every waypoint is checked with both its segments' final rates, so the
+    result is within the limits; it only ever slows a segment."""
+    rate = 1.0 / np.maximum(dt, (np.abs(dq) / vmax).max(axis=1))
+    reach = (np.abs(dq) / amax).max(axis=1)  # from or to rest in one segment: |dq| rate^2 <= amax
+    rest = [1.0 / math.sqrt(x) if x > 0 else math.inf for x in reach]
+    rate[0] = min(rate[0], rest[0])
+    for i in range(1, len(rate)):
+        rate[i] = _fastest(dq[i], rate[i], dq[i - 1], rate[i - 1], amax)
+    rate[-1] = min(rate[-1], rest[-1])
+    for i in range(len(rate) - 2, -1, -1):
+        rate[i] = _fastest(dq[i], rate[i], dq[i + 1], rate[i + 1], amax)
+    return 1.0 / rate
+
+
+def _fastest(dq: np.ndarray, top: float, dq_fixed: np.ndarray, rate_fixed: float, amax: np.ndarray) -> float:
+    """The fastest rate up to ``top`` for a segment moving ``dq`` beside a fixed segment (``dq_fixed``
+    at ``rate_fixed``) that keeps the acceleration at the waypoint between them within ``amax``
+    (``_accelerations``: change of velocity over the mean of the two durations)."""
+    r = top * SLOWER[:, None]
+    acc = np.abs(dq * r - dq_fixed * rate_fixed) / ((1.0 / r + 1.0 / rate_fixed) / 2)
+    ok = np.flatnonzero((acc <= amax).all(axis=1))
+    return float(r[ok[0], 0] if len(ok) else r[-1, 0])
 
 
 def _segment_velocity(dq: np.ndarray, dt: np.ndarray) -> np.ndarray:

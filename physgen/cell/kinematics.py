@@ -26,6 +26,7 @@ from physgen.cell.arm import FINGER_OPEN, REST_POSE, down
 from physgen.cell.trajectory import Trajectory, on_the_wire
 
 Vec3 = tuple[float, float, float]
+TURN_STEP = 0.05  # rad: the most a planned line turns the tool between two waypoints
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ class Kinematics:
         ls = self._c.getLinkState(self._body, self._tool, computeForwardKinematics=True)
         return tuple(ls[4]), tuple(ls[5])
 
+    def yaw(self, q: Sequence[float]) -> float:
+        """The heading of the tool's x axis about world z (``yaw`` of :func:`down` for a tool pointing down)."""
+        x_axis = self._c.getMatrixFromQuaternion(self.fk(q)[1])[0::3]
+        return math.atan2(x_axis[1], x_axis[0])
+
     def ik(self, seed: Sequence[float], position: Vec3, orientation) -> tuple[float, ...]:
         """Arm joints putting the tool at the pose, solved from ``seed``, within the URDF limits."""
         self._set(seed)
@@ -104,15 +110,17 @@ class Kinematics:
         return tuple(float(np.clip(q[i], lo, hi)) for i, lo, hi in zip(idx, self.lower, self.upper))
 
     def line(self, start: Sequence[float], goal: Vec3, yaw: float, speed: float, period: float) -> Trajectory:
-        """A straight tool line from FK(``start``) to ``goal`` at ``speed`` m/s, one IK waypoint per
-        control ``period`` (seconds), pointing down at ``yaw``."""
-        orn = down(yaw)
-        p0 = np.asarray(self.fk(start)[0])
-        p1 = np.asarray(goal, dtype=float)
-        n = max(1, math.ceil(float(np.linalg.norm(p1 - p0)) / (speed * period)))
+        """A straight tool line from FK(``start``) to ``goal``, the tool turning evenly from its start
+        orientation to pointing down at ``yaw`` along the way: one IK waypoint per control ``period``
+        (seconds) at ``speed`` m/s, and at most ``TURN_STEP`` of turning between two. The times are
+        the fastest the speed allows; the executor slows them to the joint limits (``safety.retime``)."""
+        p0, o0 = (np.asarray(v) for v in self.fk(start))
+        p1, o1 = np.asarray(goal, dtype=float), down(yaw)
+        turn = 2 * math.acos(min(1.0, abs(float(np.dot(o0, o1)))))
+        n = max(1, math.ceil(float(np.linalg.norm(p1 - p0)) / (speed * period)), math.ceil(turn / TURN_STEP))
         q, rows = tuple(start), []
         for i in range(1, n + 1):
-            q = self.ik(q, tuple(p0 + (p1 - p0) * i / n), orn)
+            q = self.ik(q, tuple(p0 + (p1 - p0) * i / n), self._c.getQuaternionSlerp(o0, o1, i / n))
             rows.append(q)
         return Trajectory(self.model.arm_joints, tuple(on_the_wire(period * i) for i in range(1, n + 1)), tuple(rows))
 

@@ -27,11 +27,12 @@ from physgen.cell.config import MotionConfig
 from physgen.cell.kinematics import ArmModel, Kinematics
 from physgen.cell.scene import SceneSpec
 from physgen.cell.trajectory import Trajectory, check, follow, on_the_wire
-from physgen.safety import Limits, SafetyConfig, Screened, screen
+from physgen.safety import Limits, SafetyConfig, Screened, retime, screen
 
 Vec3 = tuple[float, float, float]
 REACH = ((0.25, 0.8), (-0.45, 0.45), (0.0, 0.6))  # x, y, z bounds of targets the primitives accept
 GRASPED_GAP = 0.005  # m between the fingers; less means they closed on nothing
+HEADROOM = 0.95  # plans keep to this fraction of the safety limits, so the screen passes them unchanged
 
 
 # --- what tasks ask for -------------------------------------------------------------------------
@@ -219,14 +220,22 @@ class Executor:
     def tool(self, hw: Hardware) -> Vec3:
         return self.kin.fk(self._q(hw))[0]
 
+    def facing(self, hw: Hardware, yaw: float) -> float:
+        """The grasp yaw equivalent to ``yaw`` (the two fingers are alike: ``yaw`` + 180 degrees grasps
+        the same) nearest the tool's yaw now, so the wrist turns at most 90 degrees."""
+        return yaw + np.pi * round((self.kin.yaw(self._q(hw)) - yaw) / np.pi)
+
     def finger_gap(self, hw: Hardware) -> float:
         j = hw.joints()
         return float(sum(j[n] for n in self.model.finger_joints))
 
     # --- moves ---
-    def _run(self, hw: Hardware, traj: Trajectory) -> None:
-        """Screen ``traj`` against the safety limits from the measured joints, then run it."""
-        got = screen(traj, hw.joints(), self.limits, lambda q: self.kin.fk(q)[0], self.model.arm_joints)
+    def _run(self, hw: Hardware, path: Trajectory) -> None:
+        """Time ``path`` within the safety limits from the measured joints (no sooner than its own
+        times), screen it, then run it."""
+        start = hw.joints()
+        traj = retime(path, start, self.limits, HEADROOM)
+        got = screen(traj, start, self.limits, lambda q: self.kin.fk(q)[0], self.model.arm_joints)
         self.last_screen = got
         self.screened["rejected" if got.rejected else "clamped" if got.changed else "passed"] += 1
         if got.rejected:
@@ -256,13 +265,13 @@ class Executor:
         pos, up = cmd.position, self.motion.approach_height
         if not reachable(pos):
             return MotionResult("pick", False, pos, self.tool(hw), "unreachable")
-        above = (pos[0], pos[1], pos[2] + up)
+        above, yaw = (pos[0], pos[1], pos[2] + up), self.facing(hw, cmd.yaw)
         self.gripper(hw, self.model.finger_open, 0.05)
-        self.move(hw, above, cmd.yaw)
-        self.move(hw, pos, cmd.yaw)
+        self.move(hw, above, yaw)
+        self.move(hw, pos, yaw)
         self.gripper(hw, 0.0, 0.35)
         at_grasp = self.tool(hw)
-        self.move(hw, above, cmd.yaw)
+        self.move(hw, above, yaw)
         gap = self.finger_gap(hw)
         held = gap > GRASPED_GAP
         return MotionResult("pick", held, pos, at_grasp, "" if held else "gripper_closed_empty",
@@ -272,13 +281,13 @@ class Executor:
         if not reachable(cmd.position):
             return MotionResult("place", False, cmd.position, self.tool(hw), "unreachable")
         goal = np.add(cmd.position, (0.0, 0.0, cmd.release_height))
-        up = self.motion.approach_height
+        up, yaw = self.motion.approach_height, self.facing(hw, cmd.yaw)
         above = (goal[0], goal[1], max(goal[2], self.tool(hw)[2]) + up)
-        self.move(hw, above, cmd.yaw)
-        self.move(hw, tuple(goal), cmd.yaw)
+        self.move(hw, above, yaw)
+        self.move(hw, tuple(goal), yaw)
         achieved = tuple(np.subtract(self.tool(hw), (0.0, 0.0, cmd.release_height)))
         self.gripper(hw, self.model.finger_open, 0.3)
-        self.move(hw, (goal[0], goal[1], goal[2] + up), cmd.yaw)
+        self.move(hw, (goal[0], goal[1], goal[2] + up), yaw)
         return MotionResult("place", True, cmd.position, achieved)
 
     def push(self, hw: Hardware, cmd: PushAlong) -> MotionResult:
@@ -288,7 +297,7 @@ class Executor:
         start, end = cmd.start, tuple(np.asarray(cmd.start) + d * cmd.distance)
         if not (reachable(start) and reachable(end)):
             return MotionResult("push", False, end, self.tool(hw), "unreachable")
-        yaw, up = float(np.arctan2(d[1], d[0])), self.motion.approach_height
+        yaw, up = self.facing(hw, float(np.arctan2(d[1], d[0]))), self.motion.approach_height
         self.gripper(hw, 0.0, 0.2)
         self.move(hw, (start[0], start[1], start[2] + up), yaw)
         self.move(hw, start, yaw)

@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from physgen.cell.arm import FINGER_OPEN, HOME_EE
+from physgen.cell.kinematics import TURN_STEP
 from physgen.cell.primitives import (
     REACH,
     CellHardware,
+    Executor,
     Pick,
     PickAt,
     Place,
@@ -28,6 +30,7 @@ from physgen.cell.primitives import (
 )
 from physgen.cell.scene import BlockSpec, SceneSpec
 from physgen.cell.trajectory import Trajectory
+from physgen.safety import SafetyConfig
 
 CUBE = (0.05, 0.05, 0.05)
 
@@ -192,7 +195,7 @@ def test_motion_records_round_trip_and_reject_garbage():
 
 @settings(max_examples=40, deadline=None)
 @given(x=st.floats(REACH[0][0], REACH[0][1]), y=st.floats(REACH[1][0], REACH[1][1]),
-       z=st.floats(0.0, 0.4), yaw=st.floats(-np.pi, np.pi))
+       z=st.floats(0.0, 0.4), yaw=st.floats(-np.pi / 2, np.pi / 2))  # the executor turns at most 90 degrees
 def test_planned_lines_stay_within_the_urdf_limits(x, y, z, yaw):
     kin = kinematics()
     start = kin.ik(kin.model.rest_pose, HOME_EE, (1.0, 0.0, 0.0, 0.0))
@@ -200,3 +203,20 @@ def test_planned_lines_stay_within_the_urdf_limits(x, y, z, yaw):
     lo, hi = np.asarray(kin.lower), np.asarray(kin.upper)
     assert all(np.all(lo - 1e-9 <= q) and np.all(q <= hi + 1e-9) for q in map(np.asarray, traj.positions))
     assert all(b > a for a, b in zip(traj.times, traj.times[1:]))
+    turns = [kin.fk(q)[1] for q in (start, *traj.positions)]  # the wrist turns along the line, not at once
+    assert max(2 * np.arccos(min(1.0, abs(np.dot(a, b)))) for a, b in zip(turns, turns[1:])) < 4 * TURN_STEP
+
+
+def test_the_executor_plans_within_the_safety_limits_and_turns_the_wrist_at_most_90_degrees(cell):
+    # The block turned so that its grasp yaw is 2 rad from the tool's: the other finger takes its side.
+    scene = load(cell, cube(yaw=2.0))
+    ex = Executor(kinematics(), cell.config.motion, cell_executor(cell).period, SafetyConfig(on_violation="reject"))
+    hw = CellHardware(cell)
+    pick_at, place_at = resolve([Pick("red"), Place("red", (0.5, 0.12, 0.025))], scene)
+    before = ex.kin.yaw(ex._q(hw))
+    assert abs(pick_at.yaw - before) > np.pi / 2
+    assert ex.pick(hw, pick_at).ok
+    turned = ex.kin.yaw(ex._q(hw)) - before
+    assert abs(turned) <= np.pi / 2 and abs(np.sin(before + turned - pick_at.yaw)) < 0.02  # the same grasp line
+    assert ex.place(hw, place_at).ok and ex.home(hw).ok
+    assert ex.screened == {"passed": ex.screened["passed"], "clamped": 0, "rejected": 0}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from physgen.cell.kinematics import ArmModel, Kinematics
 from physgen.cell.trajectory import Trajectory
-from physgen.safety import Limits, SafetyConfig, screen
+from physgen.safety import Limits, SafetyConfig, retime, screen
 
 ARM = ArmModel().arm_joints
 START = dict(zip(ARM, ArmModel().rest_pose))
@@ -84,6 +84,18 @@ def test_a_rejecting_executor_sends_a_command_unchanged_or_not_at_all(kin, traj)
         assert got.reasons and within(traj, START, lim) != []
     else:
         assert got.trajectory is traj and got.reasons == () and within(traj, START, lim) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(commands(), st.floats(0.1, 1.0))
+def test_a_retimed_path_keeps_its_waypoints_within_a_fraction_of_the_limits(kin, traj, scale):
+    lim = limits(kin, "reject")
+    got = retime(traj, START, lim, scale)
+    assert got.positions == traj.positions
+    assert all(new >= old - 1e-9 for new, old in zip(got.times, traj.times))  # never sooner
+    slower = Limits(lim.lower, lim.upper, {n: v * scale for n, v in lim.velocity.items()},
+                    {n: a * scale for n, a in lim.acceleration.items()}, lim.config)
+    assert [b for b in within(got, START, slower) if b.split()[0] in ("velocity", "acceleration")] == []
 
 
 def test_each_violation_is_named(kin):
