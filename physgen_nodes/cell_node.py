@@ -37,7 +37,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
-from physgen.cell.trajectory import Trajectory, check, follow, follow_steps, from_duration
+from physgen.cell.trajectory import FINGERS, Trajectory, check, follow, follow_steps, from_duration
 from physgen.config import ConfigError, in_range, to_dict
 from physgen.evaluation.episode import conclude, decide
 from physgen.tasks import load_task
@@ -189,8 +189,21 @@ class CellNode(Node):
                     except StopIteration as done:
                         errors = done.value
                         break
+                    names, joints = self._joints()
+                    stamp = self.get_clock().now().to_msg()
+                # joint states every control period, as a ros2_control joint_state_broadcaster streams them
+                try:
+                    self.joint_pub.publish(JointState(header=Header(stamp=stamp), name=names, position=joints))
+                except RuntimeError:  # rclpy's RCLError: the context went down (Ctrl-C) under this thread
+                    if self.context.ok():
+                        raise
+                    reason = "stopped"
+                    break
                 if self._next is not None:
                     reason = "preempted"
+                    if set(traj.joint_names) & set(FINGERS):  # fingers on a pinned block hold it, as at the end
+                        with self._lock:
+                            self.cell.hand_over()
                     break
                 time.sleep(max(0.0, start + elapsed - time.monotonic()))
             self._report(msg, reason, errors)

@@ -33,6 +33,7 @@ from std_msgs.msg import Bool, Header, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from physgen.cell.config import MotionConfig
+from physgen.cell.gripper import GripperConfig
 from physgen.cell.kinematics import ArmModel
 from physgen.cell.primitives import Executor, kinematics, motion_of
 from physgen.cell.trajectory import Trajectory, to_duration
@@ -40,6 +41,7 @@ from physgen.config import ConfigError, in_range, one_of
 from physgen.safety import SafetyConfig
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
+from physgen_nodes.gripper_client import gripper_client
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import publish_matched, run_node
 
@@ -49,7 +51,8 @@ class ExecutorNodeConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     arm: ArmModel = field(default_factory=ArmModel)  # the URDF, joints and tool link IK plans on (a real arm's)
     arm_topic: str = "arm_controller/joint_trajectory"  # the arm's JointTrajectoryController
-    gripper_topic: str = "gripper_controller/joint_trajectory"  # the gripper's (finger joints)
+    gripper_topic: str = "gripper_controller/joint_trajectory"  # the gripper's (finger joints), interface trajectory
+    gripper: GripperConfig = field(default_factory=GripperConfig)  # or a gripper action (physgen/cell/gripper.py)
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (physgen/safety.py)
     control_period_s: float = 4 / 240  # between line waypoints; the cell's timestep x control_period_steps
     motion_timeout_s: float = 30.0  # per trajectory, for its cell/motion report
@@ -106,8 +109,9 @@ class GraphHardware:
         self.node = node
         self._state = threading.Condition()
         self._joints: dict[str, float] = {}
-        self._previous: dict[str, float] = {}  # the joint states before the latest
-        self._joints_stamp = -1
+        self._previous: dict[str, float] = {}  # each joint's value before its latest
+        self._stamps: dict[str, int] = {}  # each joint's latest stamp (arm and gripper may report apart)
+        self._joints_stamp = -1  # the latest stamp of any
         self._joints_seen = time.monotonic()
         self._camera_seen = time.monotonic()
         self.not_before = 0  # ns; plan only from joints measured at or after this stamp
@@ -119,9 +123,12 @@ class GraphHardware:
     def update_joints(self, joints: dict[str, float], stamp_ns: int) -> None:
         with self._state:
             self._joints_seen = time.monotonic()
-            if stamp_ns >= self._joints_stamp:
-                self._previous, self._joints = self._joints, dict(joints)
-                self._joints_stamp = stamp_ns
+            newer = {n: q for n, q in joints.items() if stamp_ns >= self._stamps.get(n, -1)}
+            if newer:
+                self._previous.update({n: self._joints[n] for n in newer if n in self._joints})
+                self._joints.update(newer)
+                self._stamps.update(dict.fromkeys(newer, stamp_ns))
+                self._joints_stamp = max(self._joints_stamp, stamp_ns)
                 self._state.notify_all()
 
     def camera_seen(self) -> None:
@@ -163,6 +170,14 @@ class GraphHardware:
             return "watchdog:camera"
         return ""
 
+    def stopped(self) -> str:
+        """Why the running command is stopped (a stale watchdog stops it now), or ``""``."""
+        if not self.stop_reason:
+            stale = self.stale()
+            if stale:
+                self.stop(stale)
+        return self.stop_reason
+
     def run(self, traj: Trajectory) -> str:
         node, cfg = self.node, self.node.config
         if self.stop_reason:
@@ -177,6 +192,8 @@ class GraphHardware:
             (node.gripper_preview_pub if fingers else node.arm_preview_pub).publish(msg)
             self.update_joints({**self._joints, **dict(zip(traj.joint_names, traj.positions[-1]))}, stamp.nanoseconds)
             return ""
+        if fingers and node.gripper is not None:
+            return node.gripper.run(traj.positions[-1][0], cfg.motion_timeout_s, self.stopped, cfg.control_period_s)
         pub = node.gripper_pub if fingers else node.arm_pub
         if not publish_matched(pub, msg, wait=cfg.motion_timeout_s):
             return "no_controller"
@@ -222,6 +239,8 @@ class ExecutorNode(Node):
         self.planner = Executor(arm_kinematics(self.config.arm), self.config.motion, self.config.control_period_s,
                                 self.config.safety)
         self.hardware = GraphHardware(self)
+        self.gripper = (gripper_client(self, self.config.gripper, self.config.arm.finger_open, ReentrantCallbackGroup())
+                        if self.config.gripper.by_action else None)
         self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0, "estop_refused": 0,
                        "holds": 0}
         group = ReentrantCallbackGroup()
@@ -249,7 +268,12 @@ class ExecutorNode(Node):
 
     def _on_joints(self, msg: JointState) -> None:
         if len(msg.name) == len(msg.position):
-            self.hardware.update_joints(dict(zip(msg.name, msg.position)), Time.from_msg(msg.header.stamp).nanoseconds)
+            joints = dict(zip(msg.name, msg.position))
+            g = self.config.gripper
+            if g.by_action and g.joint in joints:  # the gripper's joint as the planner's finger opening
+                opening = g.opening(joints[g.joint], self.config.arm.finger_open)
+                joints |= dict.fromkeys(self.config.arm.finger_joints, opening)
+            self.hardware.update_joints(joints, Time.from_msg(msg.header.stamp).nanoseconds)
 
     def _on_motion(self, msg: String) -> None:
         try:
