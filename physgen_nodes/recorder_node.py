@@ -17,14 +17,17 @@ Once a second it publishes ``recorder/status``, a ``recorder_status`` record::
      "topics": {topic: {"type": str, "received": int, "written": int, "dropped": int}}}
 
 ``dropped`` is received - written: messages that reached the node but not the bag (a write error, or
-recording stopped). A bad ``output`` fails at start with a ConfigError naming it; a write error at run
-time (a full disk) stops recording and closes the bag, so what was written stays readable.
+recording stopped). A bad ``output`` fails at start with a ConfigError naming it. Recording stops, and
+the bag is closed readable, once its disk has less than ``RESERVE_BYTES`` free (room to finish the
+bag); a write error at run time (a disk filled faster by another writer) stops it too, and the bag's
+flushed chunks are then recovered with ``physgen bag repair`` once there is room again.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,7 @@ from physgen_nodes.params import declare_config
 from physgen_nodes.runner import run_node
 
 MIN_FREE_BYTES = 16 * 2**20  # refuse to start recording onto a (nearly) full disk
+RESERVE_BYTES = 8 * 2**20  # stop recording with this much still free: room to close the bag readable
 
 
 @dataclass(frozen=True)
@@ -166,13 +170,15 @@ class RecorderNode(Node):
             self.written[topic] += 1
             if self.config.max_bytes and self.bag.bytes_written >= self.config.max_bytes:
                 self._stop(f"max_bytes={self.config.max_bytes} reached")
+            elif (free := shutil.disk_usage(self.bag.path).free) < RESERVE_BYTES:
+                self._stop(f"disk nearly full: {free / 2**20:.1f} MiB free, kept to close the bag")
 
     def _stop(self, reason: str) -> None:
         """Stop recording and close the bag (called with the lock held)."""
         if self.state == "stopped":
             return
         self.state, self.reason = "stopped", reason
-        log = self.get_logger().warning if reason.startswith("write failed") else self.get_logger().info
+        log = self.get_logger().warning if reason.startswith(("write failed", "disk")) else self.get_logger().info
         log(f"recording stopped: {reason}")
         try:
             self.bag.close()

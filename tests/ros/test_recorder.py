@@ -1,9 +1,12 @@
 """The recorder node over real DDS: a recorded bag reads back message for message, with zero drops;
-a bad output fails at start naming it; max_bytes stops recording cleanly, leaving a readable bag."""
+a bad output fails at start naming it; max_bytes, or a disk that fills up, stops recording cleanly,
+leaving a readable bag."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 
 import pytest
 from ros_helpers import executor, spin_until
@@ -129,6 +132,65 @@ def test_max_bytes_stops_recording_and_leaves_a_readable_bag(ros_context, tmp_pa
     written = status["topics"]["/chatter"]["written"]
     assert 0 < written < 400 and bag_info(bag)["message_count"] == written
     assert len(list(read_bag(bag))) == written and (bag / "small.mcap").stat().st_size < 40_000
+
+
+@contextlib.contextmanager
+def small_disk(path, mib: int):
+    """A real filesystem of ``mib`` MiB at ``path`` (tmpfs; the test is skipped where mounting is not permitted)."""
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(path)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a small filesystem here: {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.mark.parametrize("filler", [False, True])
+def test_a_disk_that_fills_up_stops_recording_and_leaves_a_readable_bag(ros_context, tmp_path, filler):
+    """Filled by the recording: it stops with room left to close the bag. Filled at once by another
+    writer: the write fails, recording stops, and once room is made the bag is repaired."""
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    from physgen.recording.bag import deserialize, read_bag, repair
+
+    with small_disk(tmp_path / "disk", 40) as disk:  # the recorder wants 16 MiB free to start
+        bag = disk / "full"
+        recorder = _recorder(ros_context, bag, ["chatter"], flush_every=1)
+        talker = Node("talker", context=ros_context)
+        pub = talker.create_publisher(String, "chatter", 10)
+        ex = executor(ros_context, recorder, talker)
+        try:
+            assert spin_until(ex, lambda: recorder.state == "recording", timeout=20)
+            for i in range(400):  # 80 MB: twice the disk
+                if filler and i == 5:  # another writer takes every byte left
+                    with open(disk / "filler", "wb") as f, contextlib.suppress(OSError):
+                        while True:
+                            f.write(b"\0" * 2**20)
+                            f.flush()
+                pub.publish(String(data=f"{i:06d}" + "x" * 200_000))
+                spin_until(ex, lambda i=i: recorder.received.get("/chatter", 0) > i, timeout=5)
+                if recorder.state == "stopped":
+                    break
+            pub.publish(String(data="after"))  # received and counted as dropped: the node keeps running
+            assert spin_until(ex, lambda: recorder.received.get("/chatter", 0) > i + 1, timeout=10)
+        finally:
+            ex.shutdown()
+            talker.destroy_node()
+        status = recorder.status()
+        recorder.destroy_node()
+        written = status["topics"]["/chatter"]["written"]
+        assert status["state"] == "stopped" and status["topics"]["/chatter"]["dropped"] >= 1
+        if filler:
+            assert "No space left" in status["reason"] and written >= 5
+            (disk / "filler").unlink()  # room again, as a user would make it
+            repair(bag)
+        else:
+            assert "disk nearly full" in status["reason"] and 50 < written < 400
+        numbers = [int(deserialize(m[3], m[1]).data[:6]) for m in read_bag(bag)]
+        assert numbers == list(range(written))  # in order, none lost before the stop
 
 
 def _recorder_process(ctx, bag, *params):
