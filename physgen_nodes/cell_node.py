@@ -180,6 +180,13 @@ class CellNode(Node):
                 steps = None if reason else follow_steps(self.cell, traj)
             errors, start, elapsed = {}, time.monotonic(), 0.0
             while steps is not None:
+                time.sleep(max(0.0, start + elapsed - time.monotonic()))  # this period's start
+                if self._next is not None:  # checked at every period's start: a hold waits for no step of this
+                    reason = "preempted"
+                    if set(traj.joint_names) & set(FINGERS):  # fingers on a pinned block hold it, as at the end
+                        with self._lock:
+                            self.cell.hand_over()
+                    break
                 with self._lock:
                     if self.closed:
                         reason = "stopped"  # the node is going down
@@ -199,13 +206,6 @@ class CellNode(Node):
                         raise
                     reason = "stopped"
                     break
-                if self._next is not None:
-                    reason = "preempted"
-                    if set(traj.joint_names) & set(FINGERS):  # fingers on a pinned block hold it, as at the end
-                        with self._lock:
-                            self.cell.hand_over()
-                    break
-                time.sleep(max(0.0, start + elapsed - time.monotonic()))
             self._report(msg, reason, errors)
 
     def _on_judge(self, msg: String) -> None:
