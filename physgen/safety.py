@@ -15,7 +15,9 @@ between waypoints (as ros2_controllers' JointTrajectoryController interpolates).
    rejected, or time stretched until it is within (``clamp``): the same path, slower.
 
 Every violation is named in the result's ``reasons`` (``joint_limit:panda_joint4``, ``workspace``,
-``step:panda_joint7``, ``velocity:panda_joint7``, ``acceleration:panda_joint1``).
+``step:panda_joint7``, ``velocity:panda_joint7``, ``acceleration:panda_joint1``). The planner times
+its own paths with :func:`retime` (the same pass clamping uses) a little inside these limits, so its
+trajectories pass unchanged.
 """
 
 from __future__ import annotations
@@ -147,12 +149,17 @@ def screen(traj: Trajectory, start: dict[str, float], limits: Limits,
 def limit_ratios(traj: Trajectory, start: dict[str, float], limits: Limits) -> tuple[float, float]:
     """The fastest joint velocity and acceleration of ``traj`` (well-formed) from ``start``, each as a
     fraction of its joint's limit (1.0: at the limit)."""
+    dq, dt, vmax, amax = _segments(traj, start, limits)
+    return float((np.abs(dq) / dt[:, None] / vmax).max()), float((_accelerations(dq, dt) / amax).max())
+
+
+def _segments(traj: Trajectory, start: dict[str, float], limits: Limits):
+    """Per segment (from ``start``) the joint changes and durations; per joint the velocity and
+    acceleration limits."""
     names = list(traj.joint_names)
     q = np.vstack([[start[n] for n in names], np.asarray(traj.positions, dtype=float)])
-    dq, dt = np.diff(q, axis=0), np.diff(np.concatenate([[0.0], traj.times]))
-    vmax = np.array([limits.velocity[n] for n in names])
-    amax = np.array([limits.acceleration[n] for n in names])
-    return float((np.abs(dq) / dt[:, None] / vmax).max()), float((_accelerations(dq, dt) / amax).max())
+    return (np.diff(q, axis=0), np.diff(np.concatenate([[0.0], traj.times])),
+            np.array([limits.velocity[n] for n in names]), np.array([limits.acceleration[n] for n in names]))
 
 
 def _malformed(traj: Trajectory, start: dict[str, float], limits: Limits) -> str:
@@ -206,11 +213,8 @@ def retime(traj: Trajectory, start: dict[str, float], limits: Limits, scale: flo
     planner times its paths; clamping uses the same pass)."""
     from physgen.cell.trajectory import Trajectory, on_the_wire
 
-    names = list(traj.joint_names)
-    q = np.vstack([[start[n] for n in names], np.asarray(traj.positions, dtype=float)])
-    vmax = np.array([limits.velocity[n] for n in names]) * scale
-    amax = np.array([limits.acceleration[n] for n in names]) * scale
-    dt = _fit(np.diff(q, axis=0), np.diff(np.concatenate([[0.0], traj.times])), vmax, amax)
+    dq, dt, vmax, amax = _segments(traj, start, limits)
+    dt = _fit(dq, dt, vmax * scale, amax * scale)
     return Trajectory(traj.joint_names, tuple(on_the_wire(float(x)) for x in np.cumsum(dt)), traj.positions)
 
 
@@ -259,12 +263,6 @@ def _accelerations(dq: np.ndarray, dt: np.ndarray) -> np.ndarray:
     v = _segment_velocity(dq, dt)
     pad = np.concatenate([[dt[0]], dt, [dt[-1]]])
     return np.abs(np.diff(v, axis=0)) / ((pad[:-1] + pad[1:]) / 2)[:, None]
-
-
-def _acceleration_ratio(dq: np.ndarray, dt: np.ndarray, amax: np.ndarray) -> np.ndarray:
-    """Per segment: the worst ratio of acceleration to its limit at either of its ends."""
-    worst = (_accelerations(dq, dt) / amax).max(axis=1)
-    return np.maximum(worst[:-1], worst[1:])
 
 
 def _violations(dq: np.ndarray, dt: np.ndarray, vmax: np.ndarray, amax: np.ndarray) -> list[tuple[str, int]]:
