@@ -56,7 +56,6 @@ class StreamConfig:
     compressed: bool = True
     realtime: bool = False  # stand-in hardware: trajectories at wall-clock pace, a newer one replacing the running one
 
-
     def __post_init__(self) -> None:
         in_range("rate_hz", self.rate_hz, 0.0, 1000.0)
 

@@ -190,7 +190,7 @@ class GraphHardware:
         msg = trajectory_msg(traj, stamp.to_msg())
         if not cfg.armed:  # dry run: show it, and plan on from where it would end
             (node.gripper_preview_pub if fingers else node.arm_preview_pub).publish(msg)
-            self.update_joints({**self._joints, **dict(zip(traj.joint_names, traj.positions[-1]))}, stamp.nanoseconds)
+            self.update_joints(dict(zip(traj.joint_names, traj.positions[-1])), stamp.nanoseconds)
             return ""
         if fingers and node.gripper is not None:
             return node.gripper.run(traj.positions[-1][0], cfg.motion_timeout_s, self.stopped, cfg.control_period_s)
@@ -214,12 +214,9 @@ class GraphHardware:
             def reached() -> bool:
                 return key in self._reports
 
-        with self._state:
-            while not reached() and not self.stop_reason and time.monotonic() < end:
+        with self._state:  # the condition's lock is re-entrant: a watchdog may stop the move from here
+            while not reached() and not self.stopped() and time.monotonic() < end:
                 self._state.wait(timeout=cfg.control_period_s)
-                stale = self.stale() if not reached() else ""
-                if stale:
-                    self.stop(stale)  # the condition's lock is re-entrant
             done = reached()
             report = self._reports.pop(key, None)
             reason = self.stop_reason  # a hold (e-stop, watchdog) lasts to the end of this command
@@ -241,15 +238,14 @@ class ExecutorNode(Node):
         self.hardware = GraphHardware(self)
         self.gripper = (gripper_client(self, self.config.gripper, self.config.arm.finger_open, ReentrantCallbackGroup())
                         if self.config.gripper.by_action else None)
-        self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0, "estop_refused": 0,
-                       "holds": 0}
+        self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0, "estops": 0,
+                       "estop_refused": 0, "holds": 0}
         group = ReentrantCallbackGroup()
         cfg = self.config
         self.arm_pub = self.create_publisher(JointTrajectory, cfg.arm_topic, 10)
         self.gripper_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic, 10)
         self.arm_preview_pub = self.create_publisher(JointTrajectory, cfg.arm_topic + "_preview", 10)
         self.gripper_preview_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic + "_preview", 10)
-        self.estop_log: list[tuple[float, float]] = []  # (e-stop received, hold published), monotonic s
         sys.setswitchinterval(SWITCH_S)  # a waiting safety callback gets the interpreter sooner
         # The e-stop gets a node and a thread of its own: no other callback (joint states at the arm's
         # rate, camera info, commands) ever queues in front of it.
@@ -288,11 +284,10 @@ class ExecutorNode(Node):
     def _on_estop(self, msg: Bool) -> None:
         """Engaged (true): hold the arm at once, fail the running move, refuse commands; latched until
         a false message releases it."""
-        received = time.monotonic()
         if msg.data and not self.hardware.estopped:
             self.hardware.estopped = True
             self.hardware.stop("estop")
-            self.estop_log.append((received, time.monotonic()))
+            self.counts["estops"] += 1
             self.get_logger().error("e-stop engaged: arm held, commands refused until released")
         elif not msg.data and self.hardware.estopped:
             self.hardware.estopped = False  # the stopped command stays stopped; the next one may run
