@@ -595,7 +595,7 @@ def cmd_bag_repair(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from physgen.evaluation.matrix import transfer_matrix
+    from physgen.evaluation.matrix import split_label, transfer_matrix
     from physgen.evaluation.report import write_report
     from physgen.evaluation.run import PolicySpec, evaluate_resumable
     from physgen.evaluation.suite import scenes
@@ -603,8 +603,9 @@ def cmd_eval(args) -> int:
     _positive("episodes", args.episodes)
     specs = [PolicySpec.parse(p) for p in args.policy]
     labels = [s.label for s in specs]
-    base = args.base or labels[0]
-    one_of("base", base, tuple(labels))
+    rows = list(dict.fromkeys(split_label(label)[0] for label in labels))  # ROW.seedK labels pool into ROW
+    base = split_label(args.base or labels[0])[0]
+    one_of("base", base, tuple(rows))
     tasks = _task_entries(args.tasks)
     splits = _splits(args.splits)
     cell_config = _cell_config(args)
@@ -632,7 +633,7 @@ def cmd_eval(args) -> int:
             "episodes": args.episodes, "physics": records[0]["physics"] if records else {},
             "cell_config": to_dict(cell_config), "wall_time_s": round(time.perf_counter() - t0, 1)}
     write_report(args.out, records, meta, episodes=False)  # episodes.jsonl is the run's own log
-    matrix = transfer_matrix(records, base=base, rows=labels)
+    matrix = transfer_matrix(records, base=base, rows=rows)
     matrix.write_csv(args.out / "matrix.csv")
     (args.out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2))
     print(matrix.table())

@@ -23,20 +23,41 @@ def _pyplot():
 
 
 def matrix_heatmap(matrix: Matrix, path: Path) -> Path:
-    """Success rate per (row, column), each cell labelled with the rate and its 95% interval."""
+    """Success rate per (row, column); each cell labelled with the rate and its 95% interval, the paired
+    difference to the base row and the verdict, and n (episodes, training seeds). Cells flagged for
+    unparsed answers are greyed and hatched, labelled FORMAT, with no verdict."""
+    from matplotlib.patches import Rectangle
+
+    from physgen.evaluation.matrix import SHORT
+
     plt = _pyplot()
     rates = np.full((len(matrix.rows), len(matrix.columns)), np.nan)
     for (r, c), cell in matrix.cells.items():
         rates[matrix.rows.index(r), matrix.columns.index(c)] = cell.rate
-    fig, ax = plt.subplots(figsize=(1.9 * len(matrix.columns) + 2.5, 0.75 * len(matrix.rows) + 1.8))
+    fig, ax = plt.subplots(figsize=(2.4 * len(matrix.columns) + 2.8, 1.05 * len(matrix.rows) + 2.0))
     ax.imshow(rates, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=30, ha="right")
-    ax.set_yticks(range(len(matrix.rows)), matrix.rows)
+    ax.set_yticks(range(len(matrix.rows)), [matrix.label(r) for r in matrix.rows])
     for (r, c), cell in matrix.cells.items():
+        x, y = matrix.columns.index(c), matrix.rows.index(r)
         lo, hi = cell.interval
-        ax.text(matrix.columns.index(c), matrix.rows.index(r), f"{cell.rate:.0%}\n[{lo:.0%}, {hi:.0%}]",
-                ha="center", va="center", fontsize=8, color="white" if cell.rate < 0.6 else "black")
-    ax.set_title("success rate [Wilson 95% interval]")
+        size = f"n={cell.n}" + (f", {cell.seeds} seeds" if cell.seeds > 1 else "")
+        lines = [f"{cell.rate:.0%} [{lo:.0%}, {hi:.0%}]"]
+        if cell.flagged:
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor="0.55", alpha=0.85, hatch="///",
+                                   edgecolor="0.3", linewidth=0))
+            parsed = "none parsed" if cell.parsed_rate is None else f"{cell.parsed_rate:.0%} of parsed"
+            lines += [f"FORMAT {cell.parse_failure_rate:.0%} unparsed", parsed]
+        elif cell.diff is not None:
+            star = "" if cell.corrected else "*"
+            lines.append("{:+.0f} pp [{:+.0f}, {:+.0f}]".format(*(100 * v for v in cell.diff)))
+            lines.append(f"{SHORT[cell.verdict]}{star}")
+        lines.append(size)
+        dark = cell.flagged or cell.rate < 0.6
+        ax.text(x, y, "\n".join(lines), ha="center", va="center", fontsize=7.5,
+                color="white" if dark else "black", fontweight="bold" if cell.flagged else "normal")
+    ax.set_title(f"success rate [95% interval]; vs {matrix.base}: paired difference [95% interval], verdict "
+                 f"(Holm, alpha {matrix.alpha:g}; *: reference row, unadjusted)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -16,11 +16,11 @@ import json
 import time
 from pathlib import Path
 
-from physgen.evaluation.matrix import transfer_matrix
+from physgen.evaluation.matrix import REFERENCES, SHORT, split_label, transfer_matrix
 from physgen.evaluation.report import _json_default, environment, summarize
 from physgen.evaluation.run import EPISODES, EpisodeFile
 
-RESULTS_SCHEMA, RESULTS_VERSION = "physgen.results", 1
+RESULTS_SCHEMA, RESULTS_VERSION = "physgen.results", 2  # 2: matrix cells pool training seeds, with verdicts
 
 
 def training_run(path: Path) -> dict:
@@ -36,16 +36,19 @@ def training_run(path: Path) -> dict:
 
 
 def build(run_dir: Path, base: str | None = None, train: list[Path] = (), efficiency: Path | None = None,
-          probes: list[Path] = (), frames: bool = True) -> tuple[dict, object]:
-    """Write every report file into ``run_dir``; returns ``results.json``'s content and the matrix."""
+          probes: list[Path] = (), frames: bool = True, *, alpha: float = 0.05, format_threshold: float = 0.2,
+          references: tuple[str, ...] = REFERENCES) -> tuple[dict, object]:
+    """Write every report file into ``run_dir``; returns ``results.json``'s content and the matrix.
+    ``alpha``, ``format_threshold``, ``references``: the transfer matrix's (``transfer_matrix``)."""
     from physgen.evaluation import figures
 
     run_dir = Path(run_dir)
     records = EpisodeFile(run_dir / EPISODES).records
     if not records:
         raise FileNotFoundError(f"{run_dir / EPISODES}: no episode records (run `physgen eval --out {run_dir}`)")
-    rows = list(dict.fromkeys(r["policy"] for r in records))
-    matrix = transfer_matrix(records, base=base or rows[0], rows=rows)
+    rows = list(dict.fromkeys(r["policy"] for r in records))  # policy labels; a matrix row pools ROW.seedK
+    matrix = transfer_matrix(records, base=base or split_label(rows[0])[0], rows=rows, alpha=alpha,
+                             format_threshold=format_threshold, references=references)
     runs = [training_run(p) for p in train]
     eff = json.loads(Path(efficiency).read_text()) if efficiency else None
     probe_docs = [json.loads(Path(p).read_text()) for p in probes]
@@ -114,24 +117,55 @@ def _img(path: Path, mime: str) -> str:
     return f'<img src="data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode()}">'
 
 
+def _matrix_cell(cell, matrix) -> str:
+    """One matrix cell of the page: success [CI]; the paired difference [CI], verdict, p and MDE; n, seeds,
+    per-seed rates, reward and parse failures. A flagged cell: FORMAT and its success among parsed answers."""
+    if cell is None:
+        return "<td></td>"
+    lo, hi = cell.interval
+    out = [f"{cell.rate:.0%} [{lo:.0%}, {hi:.0%}]"]
+    if cell.flagged:
+        parsed = "none parsed" if cell.parsed_rate is None else \
+            f"{cell.parsed_rate:.0%} success among the {cell.parsed} parsed"
+        out.append(f"<b>FORMAT</b>: {cell.parse_failure_rate:.0%} unparsed; {parsed}; no verdict")
+    elif cell.diff is not None:
+        out.append("vs {}: {:+.0%} [{:+.0%}, {:+.0%}] <b>{}</b>".format(html.escape(str(matrix.base)), *cell.diff,
+                                                                     SHORT[cell.verdict]))
+        p = f"Holm-adjusted {cell.p_adjusted:.3g}" if cell.corrected else "reference row, not adjusted"
+        mde = "not reachable" if cell.mde is None else f"{cell.mde:.0%}"
+        out.append(f"<small>{cell.paired} pairs, McNemar p={cell.p:.3g} ({p}); mde {mde}</small>")
+    seeds = "" if cell.seeds < 2 else f", {cell.seeds} seeds (" + ", ".join(f"{x:.0%}" for x in cell.seed_rates) + ")"
+    out.append(f"<small>n={cell.n}{seeds}, reward {cell.mean_reward:.2f}, parse failures "
+               f"{cell.parse_failure_rate:.0%}</small>")
+    cls = ' class="format"' if cell.flagged else ""
+    return f"<td{cls}>{'<br>'.join(out)}</td>"
+
+
+def _matrix_legend(matrix) -> str:
+    e = html.escape
+    refs = e(", ".join(matrix.references))
+    return (
+        "<p>Each cell: the success rate [95% interval: Wilson; for rows of several training seeds "
+        "(<code>ROW.seedK</code> policies, pooled) the hull of Wilson and a two-level bootstrap over seeds and "
+        f"episodes]; the paired difference to the base row (<b>{e(str(matrix.base))}</b>) on the same scenes [95% "
+        "interval: Newcombe's square-and-add for paired proportions, hulled with the paired bootstrap for several "
+        "seeds] and the verdict; n episodes. <b>transfer</b> / <b>negative</b>: the exact McNemar test is "
+        "significant after Holm's correction over the cells of the non-base, non-reference rows (family-wise "
+        f"level {matrix.alpha:g}) and the interval lies above / below 0. <b>no diff</b>: none detected, which is "
+        "not evidence of no effect: <b>mde</b> is the smallest true difference these pairs detect with 80% power "
+        "(not reachable: none is). "
+        f"Reference rows ({refs}) are judged at the unadjusted level. <b>FORMAT</b>: more than "
+        f"{matrix.format_threshold:.0%} of the answers did not parse, so the cell measures the answer format "
+        "rather than physics; it gets no verdict, and its success among parsed answers is shown instead.</p>")
+
+
 def _page(results: dict, matrix, pictures: dict, examples: list) -> str:
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in matrix.columns)
     body = []
     for r in matrix.rows:
-        cells = []
-        for c in matrix.columns:
-            cell = matrix.cells.get((r, c))
-            if cell is None:
-                cells.append("<td></td>")
-                continue
-            lo, hi = cell.interval
-            diff = "" if cell.diff is None else "<br><small>vs {}: {:+.0%} [{:+.0%}, {:+.0%}]</small>".format(
-                e(str(matrix.base)), *cell.diff)
-            cells.append(f"<td>{cell.rate:.0%} [{lo:.0%}, {hi:.0%}]<br><small>n={cell.n}, reward "
-                         f"{cell.mean_reward:.2f}, parse failures {cell.parse_failures / cell.n:.0%}</small>"
-                         f"{diff}</td>")
-        body.append(f"<tr><th>{e(r)}</th>{''.join(cells)}</tr>")
+        cells = [_matrix_cell(matrix.cells.get((r, c)), matrix) for c in matrix.columns]
+        body.append(f"<tr><th>{e(matrix.label(r))}</th>{''.join(cells)}</tr>")
     figs = "".join(f"<h3>{e(k)}</h3>{_img(v, 'image/png')}" for k, v in pictures.items())
     frames = "".join(f"<figure>{_img(p, 'image/jpeg')}</figure>" for p, _ in examples)
     env = results["environment"]
@@ -150,12 +184,11 @@ def _page(results: dict, matrix, pictures: dict, examples: list) -> str:
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>physgen report</title><style>
 body{{font-family:sans-serif;margin:2em;max-width:1400px}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}} img{{max-width:100%}}
-figure{{display:inline-block;margin:4px}} small{{color:#555}}</style></head><body>
+figure{{display:inline-block;margin:4px}} small{{color:#555}} td.format{{background:#ddd}}</style></head><body>
 <h1>physgen report</h1>
 <p>{results['episodes']} episodes from <code>episodes.jsonl</code> in {e(results['run_dir'])}; every number below
 is computed from those records (<code>results.json</code>, schema {RESULTS_SCHEMA} v{RESULTS_VERSION}).</p>
-<h2>Transfer matrix</h2><p>Success rate [Wilson 95% interval]; the paired difference to the base row
-(<b>{e(str(matrix.base))}</b>) on the same scenes, with its 95% interval.</p>
+<h2>Transfer matrix</h2>{_matrix_legend(matrix)}
 <table><tr><th></th>{head}</tr>{''.join(body)}</table>
 <h2>Figures</h2>{figs}
 {'<h2>Decodability (linear probes)</h2>' + probes if probes else ''}
