@@ -86,9 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="fine-tune a model")
     tsub = s.add_subparsers(dest="train_command", required=True)
     t = tsub.add_parser("sft", help="supervised fine-tuning on expert answers (TRL SFTTrainer, LoRA by default)")
-    t.add_argument("--task", required=True, help="a task name, or 'captions' for generic visual pre-training")
+    t.add_argument("--task", required=True, help="a task name, 'captions' for generic visual pre-training, or "
+                                                 "several joined by + (multi-task)")
     t.add_argument("--model", required=True, help="a recipe name or a model directory")
     t.add_argument("--steps", type=int, default=300)
+    t.add_argument("--rehearsal", type=float, default=0.0, help="fraction of rows that are pre-training (caption) "
+                                                                "questions, so other answer formats are kept")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--examples", type=int, default=512, help="training scenes (seeds 100000 + i)")
     t.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
@@ -105,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=200)
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--examples", type=int, default=256, help="training scenes (seeds 100000 + i)")
+    t.add_argument("--rehearsal", type=float, default=0.0, help="fraction of prompts that are pre-training "
+                                                                "(caption) questions, rewarded by their answer")
     t.add_argument("--mode", choices=("one-step", "multi-step"), default="one-step",
                    help="multi-step: after a failed attempt the model sees the scene and answers again")
     t.add_argument("--attempts", type=int, default=3, help="multi-step: answers per rollout at most")
@@ -461,11 +466,7 @@ def cmd_train_sft(args) -> int:
     lr = args.lr if args.lr is not None else (3e-4 if args.full else 2e-4)
     cfg = SFTRunConfig(task=args.task, model=args.model, out=args.out, steps=args.steps, seed=args.seed,
                        examples=args.examples, lora=not args.full, lora_rank=args.lora_rank, learning_rate=lr,
-                       batch_size=args.batch_size, save_steps=args.save_steps)
-    from physgen.tasks.captions import CAPTIONS
-
-    if cfg.task != CAPTIONS:
-        _task_list(cfg.task)
+                       batch_size=args.batch_size, save_steps=args.save_steps, rehearsal=args.rehearsal)
     final = train_sft(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
     return 0
@@ -481,7 +482,7 @@ def cmd_train_grpo(args) -> int:
         prompts_per_step=args.prompts_per_step, max_completion_length=args.max_completion_length,
         temperature=args.temperature, learning_rate=args.lr, beta=args.beta, lora=not args.full,
         lora_rank=args.lora_rank, reward_workers=args.reward_workers, save_steps=args.save_steps,
-        threads=args.threads, vllm_server=args.vllm_server)
+        threads=args.threads, vllm_server=args.vllm_server, rehearsal=args.rehearsal)
     final = train_grpo(cfg)
     print(f"model: {final}\nlog: {args.out / 'log.jsonl'}")
     return 0

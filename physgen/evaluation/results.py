@@ -37,9 +37,10 @@ def training_run(path: Path) -> dict:
 
 def build(run_dir: Path, base: str | None = None, train: list[Path] = (), efficiency: Path | None = None,
           probes: list[Path] = (), frames: bool = True, *, alpha: float = 0.05, format_threshold: float = 0.2,
-          references: tuple[str, ...] = REFERENCES) -> tuple[dict, object]:
+          references: tuple[str, ...] = REFERENCES, study: dict | None = None) -> tuple[dict, object]:
     """Write every report file into ``run_dir``; returns ``results.json``'s content and the matrix.
-    ``alpha``, ``format_threshold``, ``references``: the transfer matrix's (``transfer_matrix``)."""
+    ``alpha``, ``format_threshold``, ``references``: the transfer matrix's (``transfer_matrix``);
+    ``study``: what ``physgen study`` adds (its config, rows, stage times, policy rewards, ground truth)."""
     from physgen.evaluation import figures
 
     run_dir = Path(run_dir)
@@ -56,7 +57,7 @@ def build(run_dir: Path, base: str | None = None, train: list[Path] = (), effici
     matrix.write_csv(run_dir / "matrix.csv")
     pictures = {"transfer matrix": figures.matrix_heatmap(matrix, run_dir / "figures" / "matrix.png")}
     for kind, label in (("sft", "SFT loss"), ("grpo", "GRPO mean reward")):
-        series = {Path(r["dir"]).name: r["curve"] for r in runs if r["kind"] == kind}
+        series = {_run_name(r["dir"]): r["curve"] for r in runs if r["kind"] == kind}
         if series:
             path = run_dir / "figures" / f"{kind}_curves.png"
             pictures[label] = figures.curves(series, label, label.split()[-1], path)
@@ -75,11 +76,67 @@ def build(run_dir: Path, base: str | None = None, train: list[Path] = (), effici
         "seeds": _seeds(records), "physics": records[0].get("physics", {}), "environment": environment(),
         "training": runs, "efficiency": eff, "probes": probe_docs,
         "figures": {k: str(v.relative_to(run_dir)) for k, v in pictures.items()},
-        "frames": [str(p.relative_to(run_dir)) for p, _ in examples],
+        "frames": [str(p.relative_to(run_dir)) for p, _ in examples], "study": study,
     }
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
     (run_dir / "report.html").write_text(_page(results, matrix, pictures, examples))
     return results, matrix
+
+
+def _run_name(path: str) -> str:
+    """``runs/x/sft_shift/seed1`` -> ``sft_shift/seed1``; ``runs/x/pretrain`` -> ``pretrain``."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.name.startswith("seed") else p.name
+
+
+def _study_section(study: dict | None, matrix) -> str:
+    """The study's own part of the page: conditions and what differs between them, the GRPO rows'
+    policy reward, the ground-truth check, warnings and the stage times."""
+    if not study:
+        return ""
+    e = html.escape
+    cfg = study["config"]
+    sft, grpo = cfg["sft"], cfg["grpo"]
+    parts = [f"<h2>Study</h2><p>Source tasks {e(', '.join(cfg['source_tasks']))}; conditions "
+             f"{e(', '.join(cfg['conditions']))}, each trained with seeds {e(str(cfg['seeds']))}. "
+             f"SFT: {sft['steps']} optimizer steps of {sft['batch_size']} rows on {sft['examples']} scenes; GRPO: "
+             f"{grpo['steps']} optimizer steps, one scene and {grpo['num_generations']} sampled answers per step, "
+             f"on the same {grpo['examples']} scenes (matched scenes and steps; what differs: SFT learns from the "
+             f"oracle's answer, GRPO from the reward of its own sampled answers, and the answers per scene). "
+             f"Rehearsal of pre-training questions: SFT {sft['rehearsal']:.0%}, GRPO {grpo['rehearsal']:.0%} of rows. "
+             f"Evaluation: each training seed of a row ran "
+             f"{'an equal share' if cfg['eval']['seed_scenes'] == 'share' else 'all'} of the base's scenes.</p>"]
+    spread = []
+    for r in matrix.rows:
+        for c in matrix.columns:
+            cell = matrix.cells.get((r, c))
+            if cell is not None and cell.seeds > 1:
+                spread.append(f"<tr><td>{e(r)}</td><td>{e(c)}</td><td>"
+                              + ", ".join(f"seed {k}: {s}/{n}" for k, n, s in cell.per_seed) + "</td></tr>")
+    if spread:
+        parts.append("<h3>Spread between training seeds</h3><table><tr><th>row</th><th>column</th>"
+                     f"<th>successes per seed</th></tr>{''.join(spread)}</table>")
+    if study.get("rewards"):
+        rows = "".join(
+            f"<tr><td>{e(d['row'])}</td><td>{e(d['start'])}</td><td>{d['start_reward']['mean_reward']:.3f}</td>"
+            f"<td>{d['trained_reward']['mean_reward']:.3f}</td><td>{d['difference']['mean']:+.3f} "
+            f"[{d['difference']['low']:+.3f}, {d['difference']['high']:+.3f}]</td>"
+            f"<td>{d['config']['scenes']} x {d['config']['samples']}</td></tr>" for d in study["rewards"])
+        parts.append("<h3>GRPO: policy reward against the start model</h3><p>The sampling policy's mean reward "
+                     "(what GRPO maximizes) on the same held-apart scenes and sampling seeds, paired per scene.</p>"
+                     "<table><tr><th>row</th><th>start</th><th>start reward</th><th>trained reward</th>"
+                     f"<th>paired change [95% CI]</th><th>scenes x answers</th></tr>{rows}</table>")
+    gt = study.get("ground_truth")
+    if gt:
+        parts.append(f"<h3>Ground truth</h3><p>The simulation against the analytic centre-of-mass rule on "
+                     f"{gt['towers']} towers: agreement {gt['agreement_non_marginal']:.1%} on non-marginal towers "
+                     f"({gt['marginal']} marginal within {gt['marginal_threshold_m'] * 1000:.0f} mm). "
+                     f"{e(gt['cause'])}.</p>")
+    if study.get("warnings"):
+        parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{e(w)}</li>" for w in study["warnings"]) + "</ul>")
+    times = "".join(f"<tr><td>{e(k)}</td><td>{v:.0f}</td></tr>" for k, v in study.get("stages_s", {}).items())
+    parts.append(f"<h3>Stage times</h3><table><tr><th>stage</th><th>seconds</th></tr>{times}</table>")
+    return "".join(parts)
 
 
 def _seeds(records: list[dict]) -> dict[str, list[int]]:
@@ -190,6 +247,7 @@ figure{{display:inline-block;margin:4px}} small{{color:#555}} td.format{{backgro
 is computed from those records (<code>results.json</code>, schema {RESULTS_SCHEMA} v{RESULTS_VERSION}).</p>
 <h2>Transfer matrix</h2>{_matrix_legend(matrix)}
 <table><tr><th></th>{head}</tr>{''.join(body)}</table>
+{_study_section(results.get("study"), matrix)}
 <h2>Figures</h2>{figs}
 {'<h2>Decodability (linear probes)</h2>' + probes if probes else ''}
 <h2>Example frames</h2><p>The frame each policy saw in its first episode of each task, with its answer and the

@@ -41,6 +41,11 @@ class PolicySpec:
     label: str
     kind: str
     model: str | None = None
+    shard: tuple[int, int] = (0, 1)  # (k, n): only the scenes whose index in their task's run is k modulo n
+
+    def runs(self, index: int) -> bool:
+        """Whether this policy runs a task's ``index``-th scene (a training seed's share of the base's scenes)."""
+        return index % self.shard[1] == self.shard[0]
 
     @classmethod
     def parse(cls, text: str) -> PolicySpec:
@@ -133,10 +138,21 @@ class EpisodeFile:
 def evaluate_resumable(specs: list[PolicySpec], tasks: list[str], episodes: int, seed: int, split: str,
                        out: Path, cell_config: CellConfig | None = None,
                        on_episode: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run every policy of ``specs`` on every task for the same seeds, skipping the episodes
-    ``OUT/episodes.jsonl`` already holds (``on_episode`` sees those too); returns all the run's records
-    in a fixed order (task, seed, policy). A record of the same episode with another fingerprint is an
-    error: a different configuration belongs in another directory."""
+    """Run every policy of ``specs`` on every task for the same seeds (each on its shard of them),
+    skipping the episodes ``OUT/episodes.jsonl`` already holds (``on_episode`` sees those too); returns
+    all the run's records in a fixed order (task, seed, policy). A record of the same episode with
+    another fingerprint is an error: a different configuration belongs in another directory."""
+    items = [(split, t, s) for t, s in scenes(tasks, episodes, seed)]
+    done = evaluate_items(specs, items, seed, out, cell_config, on_episode)
+    return [done[(p.label, t, split, s)] for _, t, s in items for p in specs if p.runs(s - seed)]
+
+
+def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], seed: int, out: Path,
+                   cell_config: CellConfig | None = None,
+                   on_episode: Callable[[dict], None] | None = None) -> dict[tuple, dict]:
+    """The episodes of ``items`` (split, task, scene seed), each run by the policies whose shard holds
+    the scene (its index counted from ``seed``), resumed from ``OUT/episodes.jsonl``; returns every
+    record there by :func:`key`."""
     labels = [s.label for s in specs]
     require(len(set(labels)) == len(labels), "policy", labels, "distinct labels (LABEL=... to tell them apart)")
     cell_config = cell_config or CellConfig()
@@ -153,9 +169,11 @@ def evaluate_resumable(specs: list[PolicySpec], tasks: list[str], episodes: int,
                     raise ConfigError("out", str(out), f"a directory without episodes of another configuration "
                                                        f"({name} has fingerprint {r.get('fingerprint')}, this run "
                                                        f"{prints[name[0]]})")
-            for name, s in scenes(tasks, episodes, seed):
+            for split, name, s in items:
                 task = load_task(name)
-                for policy in policies:
+                for spec, policy in zip(specs, policies):
+                    if not spec.runs(s - seed):
+                        continue
                     if (policy.name, name, split, s) in done:
                         if on_episode is not None:
                             on_episode(done[(policy.name, name, split, s)])
@@ -170,4 +188,43 @@ def evaluate_resumable(specs: list[PolicySpec], tasks: list[str], episodes: int,
         for p in policies:
             p.close()
         oracles.close()
-    return [done[(p, t, split, s)] for t, s in scenes(tasks, episodes, seed) for p in labels]
+    return done
+
+
+def evaluate_parallel(specs: list[PolicySpec], jobs: list[tuple[str, list[str]]], episodes: int, seed: int,
+                      out: Path, workers: int = 1, cell_config: CellConfig | None = None) -> list[dict]:
+    """The episodes of every ``(split, tasks)`` of ``jobs`` (as :func:`evaluate_resumable` runs them),
+    the scenes dealt round-robin to ``workers`` processes, each loading the policies once and keeping a
+    resumable ``OUT/parts/inprocess-<k>/episodes.jsonl``; the records are merged into
+    ``OUT/episodes.jsonl`` in the order one process gives (split, task, seed, policy), each once, and
+    returned in that order."""
+    order = [(split, t, s) for split, tasks in jobs for t, s in scenes(tasks, episodes, seed)]
+    shares = [order[k::workers] for k in range(workers)] if workers > 1 else [order]
+    parts = [Path(out) / "parts" / f"inprocess-{k}" for k in range(len(shares))]
+    args = [(specs, share, seed, part, cell_config) for share, part in zip(shares, parts)]
+    if len(args) == 1:
+        _evaluate_share(args[0])
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(len(args)) as pool:
+            pool.map(_evaluate_share, args)
+    log = EpisodeFile(Path(out) / EPISODES)
+    have = {key(r): r for r in log.records}
+    found = {key(r): r for part in parts for r in EpisodeFile(part / EPISODES).records}
+    out_records = []
+    for split, t, s in order:
+        for spec in specs:
+            k = (spec.label, t, split, s)
+            if not spec.runs(s - seed):
+                continue
+            if k not in have:
+                log.append(found[k])
+                have[k] = found[k]
+            out_records.append(have[k])
+    return out_records
+
+
+def _evaluate_share(job) -> None:
+    specs, share, seed, part, cell_config = job
+    evaluate_items(specs, share, seed, part, cell_config)

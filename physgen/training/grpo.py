@@ -35,8 +35,10 @@ def dataset_for(cfg: GRPORunConfig, progress=None):
     path = Path(cfg.out) / "dataset"
     if (path / "physgen_dataset.json").is_file():
         ds = tds.load(path)
-    else:
-        ds = tds.build([cfg.task], cfg.dataset_seeds, path, progress=progress, answers=False)
+    else:  # through a shared cache the rows carry answers (SFT's rows of the same scenes); GRPO ignores them
+        cache = Path(cfg.dataset_cache) if cfg.dataset_cache else None
+        ds = tds.training_rows(cfg.task, cfg.dataset_seeds, cfg.rehearsal, path, cache, answers=cache is not None,
+                               progress=progress)
     return ds.map(lambda r: {"prompt": [{"role": "user", "content": r["prompt"]}]},
                   remove_columns=["answer", "variant"])
 
@@ -169,7 +171,8 @@ def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=N
     torch.set_num_threads(cfg.threads)
     from tqdm import tqdm
 
-    with tqdm(total=cfg.examples, desc=f"prompts {cfg.task}", unit="scene", disable=not progress or None) as bar:
+    total = cfg.examples + tds.rehearsal_rows(cfg.examples, cfg.rehearsal)
+    with tqdm(total=total, desc=f"prompts {cfg.task}", unit="row", disable=not progress or None) as bar:
         ds = dataset_for(cfg, bar.update)
     model_dir = resolve_model(cfg.model)
     processor = load_processor(model_dir)

@@ -41,6 +41,8 @@ class GRPORunConfig:
     save_steps: int = 50
     logging_steps: int = 1
     threads: int = 1  # torch CPU threads; results repeat exactly only at a fixed count
+    rehearsal: float = 0.0  # fraction of prompts that are pre-training (caption) questions, rewarded by their answer
+    dataset_cache: str = ""  # a directory where runs on the same scenes share their rendered rows
     vllm_server: str = ""  # one-step: generate on this TRL vLLM server (`trl vllm-serve`), e.g. http://gpu-box:8000
 
     def __post_init__(self) -> None:
@@ -59,6 +61,8 @@ class GRPORunConfig:
         in_range("threads", self.threads, 1, 1024)
         require(not self.vllm_server or bool(_URL.match(self.vllm_server)), "vllm_server", self.vllm_server,
                 "empty, or a server's base URL such as http://host:8000")
+        require(self.rehearsal == 0 or self.mode == "one-step", "rehearsal", self.rehearsal,
+                "0 with mode multi-step (caption questions have no scene to answer again)")
         require(not (self.vllm_server and self.mode == "multi-step"), "vllm_server", self.vllm_server,
                 "empty with mode multi-step (its rollouts generate with transformers)")
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from physgen.cell.config import CellConfig
+from physgen.tasks.captions import CAPTIONS
+
+CAPTION_FORMAT_PENALTY = -0.5  # as every task's format_penalty in sim/tasks/*.yaml
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,20 @@ class RewardResult:
     frame: np.ndarray | None = field(default=None, repr=False, compare=False)  # when the job asked for it
 
 
+def caption_reward(seed: int, text: str) -> tuple[float, bool, str]:
+    """(reward, success, codec reason) of ``text`` answering caption ``seed`` (rehearsal prompts in
+    GRPO): 1 for the right answer, 0 for a wrong one, the suite's format penalty when it does not parse."""
+    from physgen.policy.codec import parse
+    from physgen.tasks.captions import caption
+
+    c = caption(seed)
+    got = parse(text, c.format)
+    if not got.ok:
+        return CAPTION_FORMAT_PENALTY, False, got.reason
+    right = got.answer == parse(c.answer, c.format).answer
+    return (1.0 if right else 0.0), right, got.reason
+
+
 class SceneScorer:
     """Scores completions in one cell; the start state of the last scene is kept as a snapshot, so
     every completion of a group starts from exactly the same state without rebuilding it."""
@@ -64,6 +81,9 @@ class SceneScorer:
         from physgen.tasks import load_task
 
         t0 = time.perf_counter()
+        if job.task == CAPTIONS:
+            reward, success, reason = caption_reward(job.seed, job.text)
+            return RewardResult(reward, success, reason, time.perf_counter() - t0, worker)
         if self._scene is None or self._scene[0] != job.scene:
             task = load_task(job.task)
             inst = task.sample(job.seed, job.split)
@@ -217,6 +237,8 @@ def job_cost(job: RewardJob) -> float:
     ``benchmarks/bench_grpo.py``."""
     from physgen.evaluation.episode import decide
 
+    if job.task == CAPTIONS:
+        return STILL_COST
     try:
         task, inst = _scene(job.task, job.seed, job.split)
         _, plan = decide(task, inst, job.text)

@@ -60,16 +60,23 @@ def resume_point(out: Path) -> str | None:
 
 def dataset_for(cfg: SFTRunConfig, progress=None):
     """The run's dataset: loaded from ``OUT/dataset`` when present, else built and saved there."""
-    path = cfg.out / "dataset"
+    path = Path(cfg.out) / "dataset"
     if (path / "physgen_dataset.json").is_file():
         return tds.load(path)
-    return tds.build([cfg.task], cfg.dataset_seeds, path, progress=progress)
+    return tds.training_rows(cfg.task, cfg.dataset_seeds, cfg.rehearsal, path, _cache(cfg), progress=progress)
+
+
+
+def _cache(cfg) -> Path | None:
+    return Path(cfg.dataset_cache) if cfg.dataset_cache else None
 
 
 def _dataset_with_progress(cfg: SFTRunConfig, progress: bool):
     from tqdm import tqdm
 
-    with tqdm(total=cfg.examples, desc=f"dataset {cfg.task}", unit="scene", disable=not progress or None) as bar:
+    tasks = len(cfg.task.split("+"))
+    total = cfg.examples * tasks + tds.rehearsal_rows(cfg.examples * tasks, cfg.rehearsal)
+    with tqdm(total=total, desc=f"dataset {cfg.task}", unit="row", disable=not progress or None) as bar:
         return dataset_for(cfg, bar.update)
 
 
@@ -131,21 +138,18 @@ def save_final(model, lora: bool, processor, source_dir: Path, final_dir: Path) 
 
 
 def sample_observations(ds, n: int):
-    """The first ``n`` dataset rows and their observations, as a policy receives them. The answer
-    format is the task's (captions, which have none, get the row's own answer as the only choice;
-    the model never sees it)."""
+    """The first ``n`` dataset rows and their observations, as a policy receives them, each with its
+    task's or caption question's answer format."""
     import numpy as np
 
     from physgen.policy.base import Observation
-    from physgen.policy.codec import AnswerFormat
     from physgen.tasks import load_task
-    from physgen.tasks.captions import CAPTIONS
+    from physgen.tasks.captions import CAPTIONS, caption
 
     rows = [ds[i] for i in range(min(n, len(ds)))]
     obs = []
     for r in rows:
-        captions = r["source"] == CAPTIONS
-        fmt = AnswerFormat("choice", (r["answer"],)) if captions else load_task(r["source"]).answer_format
+        fmt = caption(r["seed"]).format if r["source"] == CAPTIONS else load_task(r["source"]).answer_format
         obs.append(Observation(np.asarray(r["image"].convert("RGB")), r["prompt"], r["source"], r["seed"], fmt))
     return rows, obs
 

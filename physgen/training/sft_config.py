@@ -21,11 +21,13 @@ def check_run(cfg) -> None:
     in_range("learning_rate", cfg.learning_rate, 1e-8, 1.0)
     in_range("save_steps", cfg.save_steps, 1, 1_000_000)
     in_range("logging_steps", cfg.logging_steps, 1, 1_000_000)
+    in_range("rehearsal", cfg.rehearsal, 0.0, 0.9)
 
 
 @dataclass(frozen=True)
 class SFTRunConfig:
-    """``task`` is a task name, or ``captions`` for the generic visual pre-training stage."""
+    """``task`` is a task name, ``captions`` for the generic visual pre-training stage, or several
+    joined by ``+`` (multi-task SFT, the same number of scenes of each)."""
 
     task: str
     model: str  # a recipe name (models/*.yaml) or a model directory
@@ -44,9 +46,14 @@ class SFTRunConfig:
     save_steps: int = 50
     logging_steps: int = 5
     sample_answers: int = 16  # greedy answers logged after training, for the policy to reproduce
+    rehearsal: float = 0.0  # fraction of rows that are pre-training (caption) questions; 0: the study's pure condition
+    dataset_cache: str = ""  # a directory where runs on the same scenes share their rendered rows
 
     def __post_init__(self) -> None:
-        require(bool(self.task), "task", self.task, "a task name or 'captions'")
+        from physgen.tasks import task_names
+
+        for t in self.task.split("+"):
+            require(t in (*task_names(), "captions"), "task", self.task, "task names or 'captions', joined by +")
         check_run(self)
         in_range("batch_size", self.batch_size, 1, 4096)
         in_range("grad_accum", self.grad_accum, 1, 4096)
