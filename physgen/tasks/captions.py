@@ -2,10 +2,11 @@
 every answer format the suite uses.
 
 A caption scene is either 1-4 separate blocks on the table or a task's scene (any task's sampler,
-train split, seeds far from training and evaluation). Its questions are about counts, colours,
-sizes and heights in cm, and which side and how far apart blocks are, worded as the tasks word
-their instructions: yes/no, left/right, one integer in a task's range, two integers, a colour. They
-never ask about stability, falling, support or overhang. Lateral questions (which side, how far)
+train split, seeds far from training and evaluation), introduced as that task introduces it (its
+prompt's sentences before the question). Its questions are about counts, colours, sizes and heights
+in cm, and which side and how far apart blocks are, with the tasks' own instructions: yes/no,
+left/right, one integer in a task's range, two integers, a colour. They never ask about stability,
+falling, support or overhang. Lateral questions (which side, how far)
 only compare blocks whose footprints do not overlap, so no answer reads off how a stacked block is
 offset over the one below it: that geometry is what the physics tasks are about.
 
@@ -15,6 +16,7 @@ that scene's seeded draw, so consecutive seeds share a rendered frame.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -44,10 +46,11 @@ def colour_format() -> AnswerFormat:
 @dataclass(frozen=True)
 class Caption:
     scene: SceneSpec
-    prompt: str
+    prompt: str  # the scene's introduction, then the question
     answer: str  # canonical text, as the codec renders it
     kind: str
     format: AnswerFormat
+    question: str = ""  # the prompt without the introduction
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class _Question:
     prompt: str
     answer: object
     format: AnswerFormat
+    intro: str = ""
 
 
 def caption(seed: int) -> Caption:
@@ -63,7 +67,7 @@ def caption(seed: int) -> Caption:
     scene, questions = scene_questions(seed // PER_SCENE)
     q = questions[seed % PER_SCENE]
     answer = q.answer if q.format.kind == "choice" or isinstance(q.answer, tuple) else (q.answer,)
-    return Caption(scene, q.prompt, render(answer, q.format), q.kind, q.format)
+    return Caption(scene, q.prompt, render(answer, q.format), q.kind, q.format, q.prompt[len(q.intro):])
 
 
 def scene_questions(scene_seed: int) -> tuple[SceneSpec, list[_Question]]:
@@ -98,13 +102,13 @@ def _apart_scene(rng: np.random.Generator) -> tuple[SceneSpec, str]:
 
 
 def _task_scene(rng: np.random.Generator, scene_seed: int) -> tuple[SceneSpec, str]:
-    """A task's scene, introduced by the first sentence of the task's own prompt (what the image shows);
-    half of them with one more block standing apart beside the tower, named in the introduction (so
-    that questions comparing sides are asked about scenes of every task)."""
+    """A task's scene, introduced as the task introduces it (:func:`task_context`); half of them with
+    one more block standing apart beside the tower, named in the introduction (so that questions
+    comparing sides are asked about scenes of every task)."""
     names = task_names()
     task = load_task(names[int(rng.integers(len(names)))])
     inst = task.sample(TASK_SCENE_SEED + scene_seed, "train")
-    scene, intro = inst.scene, inst.prompt.split(". ")[0] + ". "
+    scene, intro = inst.scene, task_context(inst.prompt)
     free = [c for c in colour_format().choices if c not in {b.colour for b in scene.blocks}]
     if rng.random() < 0.5 and free:
         size, colour = scene.blocks[0].size, str(rng.choice(free))
@@ -112,9 +116,21 @@ def _task_scene(rng: np.random.Generator, scene_seed: int) -> tuple[SceneSpec, s
             y = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.09, 0.15))
             extra = BlockSpec(f"apart_{colour}", size, (TOWER_X, y, size[2] / 2), colour)
             if all(_apart_from(extra, b, 0.02) for b in scene.blocks):
-                intro += f"A {colour} block stands apart on the table. "
+                intro += f"{'An' if colour[0] in 'aeiou' else 'A'} {colour} block stands apart on the table. "
                 return replace(scene, blocks=(*scene.blocks, extra)), intro
     return scene, intro
+
+
+def task_context(prompt: str) -> str:
+    """A task prompt's sentences before its question: what the image shows and what the robot may do
+    (so that a caption question reads like the task's, and only the question and its instruction
+    differ)."""
+    out = []
+    for sentence in re.split(r"(?<=[.?])\s+", prompt.strip()):
+        if "?" in sentence:
+            break
+        out.append(sentence)
+    return " ".join(out) + " "
 
 
 def _cm(metres: float) -> int:
@@ -147,6 +163,16 @@ def _questions(rng: np.random.Generator, blocks: list[BlockSpec], intro: str) ->
         if all(_apart_from(b, o) for o in rest) and b.colour in colours.choices:
             out.append(_Question(kind, intro + f"What colour is the {kind} block in the image? " + COLOUR_TAIL,
                                  b.colour, colours))
+    towers = sorted((t for t in _stacks(blocks) if len(t) > 1), key=lambda t: t[0].position[1])
+    named = [("", t) for t in towers] if len(towers) == 1 else [
+        ("leftmost ", towers[0]), ("rightmost ", towers[-1])] if towers else []
+    if len(towers) > 2:
+        named.append(("middle ", towers[1]))
+    for where, tower in named:
+        for end, b in (("top", tower[-1]), ("bottom", tower[0])):
+            if b.colour in colours.choices:
+                out.append(_Question(f"{end}_of_tower", intro + f"What colour is the {end} block of the {where}"
+                                     "tower? " + COLOUR_TAIL, b.colour, colours))
     tops = sorted(blocks, key=lambda b: b.position[2] + b.size[2] / 2)
     top = tops[-1]
     top_cm = _cm(top.position[2] + top.size[2] / 2)
@@ -194,7 +220,20 @@ def _questions(rng: np.random.Generator, blocks: list[BlockSpec], intro: str) ->
         out.append(_Question("offset_size", intro + "Answer with two integers in centimetres: first how far "
                              f"right of the {a.colour} block's centre the {c.colour} block's centre is (negative for "
                              f"left), then how tall the {c.colour} block is.", (d, _cm(c.size[2])), PAIR))
-    return out
+    return [replace(q, intro=intro) for q in out]
+
+
+def _stacks(blocks: list[BlockSpec]) -> list[list[BlockSpec]]:
+    """The blocks grouped into stacks (footprints overlapping along the image's horizontal axis), each
+    bottom to top."""
+    groups: list[list[BlockSpec]] = []
+    for b in sorted(blocks, key=lambda b: b.position[2]):
+        home = next((g for g in groups if any(not _apart_from(b, o, 0.0) for o in g)), None)
+        if home is None:
+            groups.append([b])
+        else:
+            home.append(b)
+    return groups
 
 
 def caption_texts(seeds: range) -> list[str]:

@@ -21,18 +21,36 @@ def test_a_tiny_study_runs_every_stage_and_skips_them_when_done(tiny_model_dir, 
     from physgen.study import StudyConfig, run_study
 
     doc = {"out": str(tmp_path / "study"), "model": str(tiny_model_dir), "source_tasks": ["fall_direction"],
-           "pretrain": {"steps": 2, "examples": 4}, "sft": {"steps": 2, "examples": 4},
-           "grpo": {"steps": 1, "examples": 2, "num_generations": 2, "reward_workers": 0},
-           "eval": {"tasks": ["fall_direction", "stability"], "episodes": 2, "source_episodes": 3,
-                    "splits": ["train"]},
-           "probe": {"tasks": ["fall_direction"], "scenes": 10}}
+           "seeds": [0, 1], "conditions": ["sft", "grpo", "sft_grpo", "loo"],
+           "pretrain": {"steps": 2, "examples": 8}, "sft": {"steps": 2, "examples": 4, "rehearsal": 0.5},
+           "grpo": {"steps": 2, "examples": 4, "num_generations": 2, "reward_workers": 0, "rehearsal": 0.5},
+           "loo": {"steps": 2, "examples": 2, "tasks": ["stability"]},
+           "eval": {"tasks": ["fall_direction", "stability"], "episodes": 2, "source_episodes": 4,
+                    "splits": ["train", "heldout"], "heldout_tasks": ["fall_direction"], "workers": 2},
+           "reward": {"scenes": 2, "samples": 2}, "ground_truth": {"towers": 4},
+           "probe": {"tasks": ["fall_direction"], "scenes": 10, "rows": ["base", "sft_fall_direction"]},
+           "efficiency": {"task": "stability", "max_steps": 2, "eval_every": 1, "episodes": 2, "examples": 4}}
     path = tmp_path / "study.yaml"
     path.write_text(json.dumps(doc))  # YAML is a superset of JSON
     results, matrix = run_study(StudyConfig.load(path), progress=False)
-    assert matrix.rows == ["base", "sft_fall_direction", "grpo_fall_direction", "expert", "chance"]
-    assert {c.n for (r, c_), c in matrix.cells.items() if c_ == "fall_direction"} == {3}
-    assert {c.n for (r, c_), c in matrix.cells.items() if c_ == "stability"} == {2}
-    assert len(results["probes"]) == 3 and len(results["training"]) == 3
+    assert matrix.rows == ["base", "sft_fall_direction", "grpo_fall_direction", "sft_grpo_fall_direction",
+                           "loo_stability", "expert", "chance"]
+    assert matrix.columns == ["fall_direction", "stability", "fall_direction (held-out)"]
+    cells = matrix.cells
+    # the base runs every scene, each of a trained row's two seeds half of them: pooled, the same n
+    assert cells[("base", "fall_direction")].n == cells[("sft_fall_direction", "fall_direction")].n == 4
+    assert cells[("sft_fall_direction", "fall_direction")].seeds == 2
+    assert cells[("sft_fall_direction", "fall_direction")].paired == 4
+    assert cells[("base", "stability")].n == 2 and ("base", "stability (held-out)") not in cells
+    assert set(c for r, c in cells if r == "loo_stability") == {"stability"}  # evaluated on the task left out
+    study = results["study"]
+    assert len(study["rewards"]) == 4 and {d["start"] for d in study["rewards"]} == {
+        "base", "sft_fall_direction.seed0", "sft_fall_direction.seed1"}
+    assert study["ground_truth"]["towers"] == 4 and set(study["stages_s"]) >= {"pretrain", "evaluate", "report"}
+    assert results["efficiency"] and len(results["probes"]) == 2
+    assert len(results["training"]) == 1 + 4 * 2
+    assert json.loads((tmp_path / "study" / "sft_fall_direction" / "seed1" / "physgen_sft.json").read_text())[
+        "rehearsal"] == 0.5
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "study").rglob("model.safetensors")}
     again, _ = run_study(StudyConfig.load(path), progress=False)  # everything done: nothing trained again
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps and again["episodes"] == results["episodes"]
@@ -47,7 +65,13 @@ def test_a_bad_study_value_names_it(tmp_path):
     with pytest.raises(ConfigError, match="via"):
         StudyConfig.load(path)
     path.write_text("out: x\nsft:\n  steps: 0\n")
+    with pytest.raises(ConfigError, match="sft.steps"):
+        StudyConfig.load(path)
+    path.write_text("out: x\ngrpo:\n  steps: 7\n")  # SFT and GRPO from the base at matched budgets
     with pytest.raises(ConfigError, match="grpo.steps"):
+        StudyConfig.load(path)
+    path.write_text("out: x\nconditions: [grpo, sft_grpo]\n")
+    with pytest.raises(ConfigError, match="conditions"):
         StudyConfig.load(path)
 
 
@@ -58,6 +82,8 @@ def test_the_installed_study_files_load():
 
     config = Path(__file__).resolve().parents[2] / "config"
     cfg = StudyConfig.load(config / "study.yaml")
-    assert cfg.source_tasks == ("fall_direction", "stability", "shift") and cfg.grpo.reward_workers == 2
+    assert set(cfg.conditions) == {"sft", "grpo", "sft_grpo", "loo"} and len(cfg.seeds) == 5
+    assert cfg.sft.steps == cfg.grpo.steps and cfg.sft.examples == cfg.grpo.examples
     quick = StudyConfig.load(config / "study_quick.yaml")
-    assert quick.eval.via == "ros" and quick.eval.record and quick.source_tasks == ("fall_direction",)
+    assert quick.source_tasks == ("shift",) and len(quick.seeds) >= 3 and {"sft", "grpo"} <= set(quick.conditions)
+    assert quick.eval.episodes >= 30

@@ -26,10 +26,12 @@ def test_physgen_run_trains_evaluates_over_the_graph_records_and_reports(ros_con
     from physgen.recording.bag import bag_info
 
     doc = {"out": str(tmp_path / "elsewhere"), "model": "not-used", "source_tasks": ["fall_direction"],
-           "pretrain": {"steps": 2, "examples": 4}, "sft": {"steps": 2, "examples": 4},
-           "grpo": {"steps": 1, "examples": 2, "num_generations": 2, "reward_workers": 0},
+           "seeds": [0], "pretrain": {"steps": 2, "examples": 4}, "sft": {"steps": 2, "examples": 4},
+           "grpo": {"steps": 2, "examples": 4, "num_generations": 2, "reward_workers": 0},
            "eval": {"tasks": ["fall_direction", "stability"], "episodes": 1, "source_episodes": 2,
-                    "splits": ["train", "heldout"], "via": "ros", "record": True, "workers": 2}}
+                    "splits": ["train", "heldout"], "via": "ros", "record": True, "workers": 2,
+                    "seed_scenes": "all"},
+           "reward": {"scenes": 0}, "ground_truth": {"towers": 0}}
     config = tmp_path / "study.yaml"
     config.write_text(json.dumps(doc))
     out = tmp_path / "run"
@@ -44,7 +46,7 @@ def test_physgen_run_trains_evaluates_over_the_graph_records_and_reports(ros_con
     assert not (tmp_path / "elsewhere").exists()
     results = json.loads((out / "eval" / "results.json").read_text())
     assert results["episodes"] == 5 * 2 * 3
-    labels = ["base", "sft_fall_direction", "grpo_fall_direction", "expert", "chance"]
+    labels = ["base", "sft_fall_direction.seed0", "grpo_fall_direction.seed0", "expert", "chance"]
     assert sorted(p.name for p in (out / "bags").iterdir()) == sorted(f"{x}_{s}" for x in labels
                                                                      for s in ("train", "heldout"))
     for bag in (out / "bags").iterdir():  # one graph per policy and split: all its episodes in its bag
