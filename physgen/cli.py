@@ -664,11 +664,12 @@ def cmd_efficiency(args) -> int:
 
 def cmd_study(args) -> int:
     from physgen.resources import data_dir
-    from physgen.study import StudyConfig, run_study
+    from physgen.study import StudyConfig, run_study, summary
 
     cfg = StudyConfig.load(args.config or data_dir("config") / "study.yaml")
-    _, matrix = run_study(cfg)
+    results, matrix = run_study(cfg)
     print(matrix.table())
+    print(summary(results))
     print(f"report: {cfg.out / 'eval' / 'report.html'}")
     return 0
 
@@ -677,7 +678,7 @@ def cmd_run(args) -> int:
     import dataclasses
 
     from physgen.resources import data_dir
-    from physgen.study import StudyConfig, run_study
+    from physgen.study import StudyConfig, run_study, summary
 
     path = args.config or data_dir("config") / "study_quick.yaml"
     cfg = StudyConfig.load(path)
@@ -687,11 +688,12 @@ def cmd_run(args) -> int:
             print(f"{name}={value} (not set: this run's ROS 2 graph stays on this machine)", file=sys.stderr)
     print(f"study: {path} -> {cfg.out}", file=sys.stderr)
     t0 = time.perf_counter()
-    _, matrix = run_study(cfg)
+    results, matrix = run_study(cfg)
     print(matrix.table())
+    print(summary(results))
+    bags = f"; bags: {cfg.out / 'bags'}" if cfg.eval.record else ""
     print(f"\nreport: {cfg.out / 'eval' / 'report.html'} (results.json, matrix.csv, figures/, frames/); "
-          f"episodes: {cfg.out / 'eval' / 'episodes.jsonl'}; bags: {cfg.out / 'bags'}; "
-          f"{(time.perf_counter() - t0) / 60:.1f} min")
+          f"episodes: {cfg.out / 'eval' / 'episodes.jsonl'}{bags}; {(time.perf_counter() - t0) / 60:.1f} min")
     return 0
 
 

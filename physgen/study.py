@@ -478,6 +478,29 @@ def zero_variance_warning(rows: list[Row]) -> list[str]:
     return warnings
 
 
+def summary(results: dict) -> str:
+    """What a study adds below the matrix: the GRPO rows' policy reward change, warnings, stage times."""
+    study = results.get("study") or {}
+    lines = []
+    if study.get("rewards"):
+        lines.append("\nGRPO: the sampling policy's mean reward against its start model "
+                     "(same scenes and samples, paired):")
+        for d in study["rewards"]:
+            diff, c = d["difference"], d["config"]
+            lines.append(f"  {d['row']:<28} {d['start_reward']['mean_reward']:+.3f} -> "
+                         f"{d['trained_reward']['mean_reward']:+.3f}  change {diff['mean']:+.3f} "
+                         f"[{diff['low']:+.3f}, {diff['high']:+.3f}]  ({c['scenes']} scenes x {c['samples']} answers)")
+    gt = study.get("ground_truth")
+    if gt:
+        lines.append(f"\nGround truth: the simulation agrees with the centre-of-mass rule on "
+                     f"{gt['agreement_non_marginal']:.1%} of {gt['towers'] - gt['marginal']} non-marginal towers.")
+    for w in study.get("warnings", []):
+        lines.append(f"warning: {w}")
+    if study.get("stages_s"):
+        lines.append("\nStage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in study["stages_s"].items()))
+    return "\n".join(lines)
+
+
 def run_study(cfg: StudyConfig, progress: bool = True):
     """Every stage, skipping what is done; returns (results.json content, matrix)."""
     from physgen.evaluation.results import build as build_report

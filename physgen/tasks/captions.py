@@ -28,7 +28,7 @@ from physgen.tasks.base import stable_hash
 from physgen.tasks.towers import TOWER_X, cube, pick_colours
 
 CAPTIONS = "captions"  # the name training data and commands use for this source
-PER_SCENE = 4  # questions per rendered scene
+PER_SCENE = 6  # questions per rendered scene
 TASK_SCENE_SEED = 10_000_000  # task scenes for captions: far from evaluation (small) and training (100000+) seeds
 
 YES_NO = AnswerFormat("choice", ("yes", "no"))
@@ -173,6 +173,18 @@ def _questions(rng: np.random.Generator, blocks: list[BlockSpec], intro: str) ->
             if b.colour in colours.choices:
                 out.append(_Question(f"{end}_of_tower", intro + f"What colour is the {end} block of the {where}"
                                      "tower? " + COLOUR_TAIL, b.colour, colours))
+    if towers:
+        bottom = towers[0][0]
+        away = [b for b in blocks if _apart_from(b, bottom)]
+        if away:
+            b = away[int(rng.integers(len(away)))]
+            where = (_cm(b.position[1] - bottom.position[1]), _cm(b.position[2] - b.size[2] / 2))
+            if all(PAIR.low <= v <= PAIR.high for v in where):
+                out.append(_Question("position_height", intro + f"Where is the {b.colour} block? Answer with two "
+                                     "integers in centimetres: first how far right of the bottom block's centre its "
+                                     "centre is (negative for left), then how high above the table its bottom is.",
+                                     where, PAIR))
+                out += out[-1:] * 2  # worded as placement's instruction: drawn three times as often
     tops = sorted(blocks, key=lambda b: b.position[2] + b.size[2] / 2)
     top = tops[-1]
     top_cm = _cm(top.position[2] + top.size[2] / 2)
