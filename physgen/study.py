@@ -51,7 +51,7 @@ class _Stage:
 @dataclass(frozen=True)
 class PretrainStage(_Stage):
     steps: int = 1500  # 0: the model is used as it is
-    examples: int = 2048  # caption questions (4 per rendered scene)
+    examples: int = 2048  # caption questions (PER_SCENE per rendered scene)
     learning_rate: float = 3e-4
 
 

@@ -48,6 +48,7 @@ def build(run_dir: Path, base: str | None = None, train: list[Path] = (), effici
     if not records:
         raise FileNotFoundError(f"{run_dir / EPISODES}: no episode records (run `physgen eval --out {run_dir}`)")
     rows = list(dict.fromkeys(r["policy"] for r in records))  # policy labels; a matrix row pools ROW.seedK
+    rows = sorted(rows, key=lambda p: split_label(p)[0] in references)  # reference rows last
     matrix = transfer_matrix(records, base=base or split_label(rows[0])[0], rows=rows, alpha=alpha,
                              format_threshold=format_threshold, references=references)
     runs = [training_run(p) for p in train]

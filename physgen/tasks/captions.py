@@ -173,6 +173,8 @@ def _questions(rng: np.random.Generator, blocks: list[BlockSpec], intro: str) ->
             if b.colour in colours.choices:
                 out.append(_Question(f"{end}_of_tower", intro + f"What colour is the {end} block of the {where}"
                                      "tower? " + COLOUR_TAIL, b.colour, colours))
+                out.append(_Question(f"which_{end}", intro + f"Which block is at the {end} of the {where}tower? "
+                                     + COLOUR_TAIL, b.colour, colours))
     if towers:
         bottom = towers[0][0]
         away = [b for b in blocks if _apart_from(b, bottom)]
@@ -220,12 +222,19 @@ def _questions(rng: np.random.Generator, blocks: list[BlockSpec], intro: str) ->
                              "in the image? " + YES_NO_TAIL, "yes" if a_left else "no", YES_NO))
         out.append(_Question("which_side", intro + f"Is the {a.colour} block on the left or on the right of "
                              f"the {c.colour} block in the image? " + SIDES_TAIL, "left" if a_left else "right", SIDES))
+        out.append(_Question("which_way", intro + f"Which way from the {c.colour} block is the {a.colour} block, as "
+                             "seen in the image? " + SIDES_TAIL, "left" if a_left else "right", SIDES))
     right_of = [(a, c, _cm(c.position[1] - a.position[1])) for a, c in pairs]  # how far right of a's centre c's is
     near = [p for p in right_of if OFFSET.low <= p[2] <= OFFSET.high]
     if near:
         a, c, d = near[int(rng.integers(len(near)))]
         out.append(_Question("offset", intro + f"By how many centimetres is the centre of the {c.colour} block "
                              f"to the right of the centre of the {a.colour} block? " + OFFSET_TAIL, d, OFFSET))
+    ahead = [p for p in right_of if SIZE.low <= p[2] <= SIZE.high]
+    if ahead:
+        a, c, d = ahead[int(rng.integers(len(ahead)))]
+        out.append(_Question("how_far", intro + f"How far, in whole centimetres, is the centre of the {c.colour} "
+                             f"block to the right of the centre of the {a.colour} block? " + SIZE_TAILS[1], d, SIZE))
     fits = [p for p in right_of if PAIR.low <= p[2] <= PAIR.high]
     if fits:
         a, c, d = fits[int(rng.integers(len(fits)))]

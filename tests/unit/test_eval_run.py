@@ -45,6 +45,25 @@ def test_a_task_may_carry_its_own_episode_count(tmp_path):
                                                         ("fall_direction", 1), ("fall_direction", 2)]
 
 
+def test_parallel_evaluation_gives_the_records_of_one_process_and_seeds_share_the_scenes(tmp_path):
+    from physgen.evaluation.run import PolicySpec, evaluate_parallel
+
+    specs = [PolicySpec("base", "chance"), PolicySpec("trained.seed0", "expert", None, (0, 2)),
+             PolicySpec("trained.seed1", "expert", None, (1, 2))]
+    jobs = [("train", ["stability", "fall_direction:3"]), ("heldout", ["fall_direction"])]
+    one = evaluate_parallel(specs, jobs, 2, 4, tmp_path / "one", workers=1)
+    two = evaluate_parallel(specs, jobs, 2, 4, tmp_path / "two", workers=2)
+    strip = [{k: v for k, v in r.items() if k != "latency"} for r in one]
+    assert strip == [{k: v for k, v in r.items() if k != "latency"} for r in two]
+    assert _records(tmp_path / "two") == strip  # merged into episodes.jsonl in the one-process order
+    ran = {(r["policy"], r["task"], r["split"], r["seed"]) for r in one}
+    assert {("trained.seed0", "fall_direction", "train", 4), ("trained.seed1", "fall_direction", "train", 5)} <= ran
+    assert ("trained.seed0", "fall_direction", "train", 5) not in ran  # each seed its share of the base's scenes
+    assert sum(r["policy"] == "base" for r in one) == sum(r["policy"].startswith("trained") for r in one) == 2 + 3 + 2
+    again = evaluate_parallel(specs, jobs, 2, 4, tmp_path / "two", workers=2)  # done: nothing run twice
+    assert len(again) == len(two) and len(_records(tmp_path / "two")) == len(two)
+
+
 def _cmd(out: Path, *policies: str) -> list[str]:
     return [sys.executable, "-m", "physgen.cli", "eval", *(a for p in policies for a in ("--policy", p)),
             "--tasks", "fall_direction,stability", "--episodes", "6", "--seed", "3", "--splits", "train",
