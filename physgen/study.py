@@ -230,63 +230,56 @@ class Stages:
             self.path.write_text(json.dumps(self.times, indent=2))
 
 
+def _train(cfg: StudyConfig, run: Path, progress: bool, grpo: bool = False, **fields) -> str:
+    """Train (or resume) an SFT or GRPO run into ``run`` unless its model is there, with the study's
+    shared datasets; returns the model directory."""
+    from physgen.training.grpo import train_grpo
+    from physgen.training.grpo_config import GRPORunConfig
+    from physgen.training.sft import train_sft
+    from physgen.training.sft_config import SFTRunConfig
+
+    if not _done(run):
+        common = {"out": run, "dataset_cache": str(Path(cfg.out) / "datasets"), **fields}
+        if grpo:
+            train_grpo(GRPORunConfig(**common), progress)
+        else:
+            train_sft(SFTRunConfig(sample_answers=0, **common), progress)
+    return str(run / "model")
+
+
 def base_model(cfg: StudyConfig, progress: bool) -> str:
     from physgen.policy.recipes import resolve_model
     from physgen.tasks.captions import CAPTIONS
-    from physgen.training.sft import train_sft
-    from physgen.training.sft_config import SFTRunConfig
 
     if cfg.pretrain.steps == 0:
         return str(resolve_model(cfg.model))
-    run = Path(cfg.out) / "pretrain"
-    if not _done(run):
-        p = cfg.pretrain
-        train_sft(SFTRunConfig(task=CAPTIONS, model=cfg.model, out=run, steps=p.steps, seed=cfg.seed,
-                               examples=p.examples, lora=False, learning_rate=p.learning_rate, sample_answers=0,
-                               dataset_cache=str(Path(cfg.out) / "datasets")), progress)
-    return str(run / "model")
+    p = cfg.pretrain
+    return _train(cfg, Path(cfg.out) / "pretrain", progress, task=CAPTIONS, model=cfg.model, steps=p.steps,
+                  seed=cfg.seed, examples=p.examples, lora=False, learning_rate=p.learning_rate)
 
 
 def _sft(cfg: StudyConfig, task: str, model: str, seed: int, run: Path, progress: bool) -> str:
-    from physgen.training.sft import train_sft
-    from physgen.training.sft_config import SFTRunConfig
-
-    if not _done(run):
-        s = cfg.sft
-        train_sft(SFTRunConfig(task=task, model=model, out=run, steps=s.steps, seed=seed, examples=s.examples,
-                               lora=s.lora, learning_rate=s.learning_rate, batch_size=s.batch_size,
-                               rehearsal=s.rehearsal, sample_answers=0,
-                               dataset_cache=str(Path(cfg.out) / "datasets")), progress)
-    return str(run / "model")
+    s = cfg.sft
+    return _train(cfg, run, progress, task=task, model=model, steps=s.steps, seed=seed, examples=s.examples,
+                  lora=s.lora, learning_rate=s.learning_rate, batch_size=s.batch_size, rehearsal=s.rehearsal)
 
 
 def _grpo(cfg: StudyConfig, task: str, model: str, seed: int, run: Path, progress: bool) -> str:
-    from physgen.training.grpo import train_grpo
-    from physgen.training.grpo_config import GRPORunConfig
-
-    if not _done(run):
-        g = cfg.grpo
-        train_grpo(GRPORunConfig(task=task, model=model, out=run, steps=g.steps, seed=seed, examples=g.examples,
-                                 mode=g.mode, lora=g.lora, learning_rate=g.learning_rate, beta=g.beta,
-                                 num_generations=g.num_generations, max_completion_length=g.max_completion_length,
-                                 reward_workers=g.reward_workers, rehearsal=g.rehearsal,
-                                 dataset_cache=str(Path(cfg.out) / "datasets")), progress)
-    return str(run / "model")
+    g = cfg.grpo
+    return _train(cfg, run, progress, grpo=True, task=task, model=model, steps=g.steps, seed=seed,
+                  examples=g.examples, mode=g.mode, lora=g.lora, learning_rate=g.learning_rate, beta=g.beta,
+                  num_generations=g.num_generations, max_completion_length=g.max_completion_length,
+                  reward_workers=g.reward_workers, rehearsal=g.rehearsal)
 
 
 def _loo(cfg: StudyConfig, left_out: str, model: str, seed: int, run: Path, progress: bool) -> str:
     from physgen.tasks import task_names
-    from physgen.training.sft import train_sft
-    from physgen.training.sft_config import SFTRunConfig
 
-    if not _done(run):
-        others = [t for t in (cfg.eval.tasks or task_names()) if t != left_out]
-        s, o = cfg.sft, cfg.loo
-        train_sft(SFTRunConfig(task="+".join(others), model=model, out=run, steps=o.steps, seed=seed,
-                               examples=o.examples, lora=s.lora, learning_rate=s.learning_rate,
-                               batch_size=s.batch_size, rehearsal=s.rehearsal, sample_answers=0,
-                               dataset_cache=str(Path(cfg.out) / "datasets")), progress)
-    return str(run / "model")
+    others = [t for t in (cfg.eval.tasks or task_names()) if t != left_out]
+    s, o = cfg.sft, cfg.loo
+    return _train(cfg, run, progress, task="+".join(others), model=model, steps=o.steps, seed=seed,
+                  examples=o.examples, lora=s.lora, learning_rate=s.learning_rate, batch_size=s.batch_size,
+                  rehearsal=s.rehearsal)
 
 
 @dataclass(frozen=True)
