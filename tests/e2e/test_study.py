@@ -93,3 +93,40 @@ def test_the_installed_study_files_load():
     quick = StudyConfig.load(config / "study_quick.yaml")
     assert quick.source_tasks == ("shift",) and len(quick.seeds) >= 3 and {"sft", "grpo"} <= set(quick.conditions)
     assert quick.eval.episodes >= 30
+
+
+@pytest.mark.slow
+def test_the_full_design_of_study_yaml_runs_end_to_end_at_a_tiny_scale(tiny_model_dir, tmp_path):
+    """config/study.yaml as it is (every condition, its seeds, every task on both splits, the analyses),
+    only its budgets cut to a few steps and scenes."""
+    from pathlib import Path
+
+    import yaml
+
+    from physgen.study import CONDITIONS, StudyConfig, run_study
+    from physgen.tasks import task_names
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "study.yaml").read_text())
+    seeds = len(doc["seeds"])
+    doc.update(out=str(tmp_path / "study"), model=str(tiny_model_dir))
+    doc["pretrain"].update(steps=2, examples=12)
+    doc["sft"].update(steps=2, examples=2)
+    doc["grpo"].update(steps=2, examples=2, num_generations=2, reward_workers=0, max_completion_length=4)
+    doc["loo"].update(steps=2, examples=1)
+    doc["eval"].update(episodes=seeds, source_episodes=seeds)
+    doc["reward"].update(scenes=2, samples=2)
+    doc["ground_truth"].update(towers=4)
+    doc["probe"].update(scenes=10)
+    doc["efficiency"].update(max_steps=2, eval_every=1, episodes=2, examples=2)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    cfg = StudyConfig.load(path)
+    assert set(cfg.conditions) == set(CONDITIONS) and len(cfg.seeds) == 5
+    results, matrix = run_study(cfg, progress=False)
+    trained = [f"{c}_{t}" for t in cfg.source_tasks for c in ("sft", "grpo", "sft_grpo")]
+    assert set(matrix.rows) == {"base", *trained, *(f"loo_{t}" for t in cfg.loo.tasks), "expert", "chance"}
+    assert len(matrix.columns) == 2 * len(task_names())
+    for (row, _col), cell in matrix.cells.items():
+        assert cell.n == seeds and cell.seeds == (seeds if row not in ("base", "expert", "chance") else 1)
+    assert len(results["study"]["rewards"]) == 2 * len(cfg.source_tasks) * seeds
+    assert results["efficiency"] and results["probes"] and results["study"]["ground_truth"]
