@@ -252,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True,
                    help="run directory: episodes.jsonl (started again, the run resumes there), the report and "
                         "the transfer matrix (matrix.csv, matrix.json)")
+    _matrix_args(s)
     _cell_arg(s)
     s.set_defaults(func=cmd_eval)
 
@@ -284,6 +285,7 @@ def _parser() -> argparse.ArgumentParser:
                                                                           "GRPO) whose curve to plot; repeatable")
     s.add_argument("--efficiency", type=Path, help="an efficiency.json (physgen efficiency)")
     s.add_argument("--probe", type=Path, action="append", default=[], help="a physgen probe --out file; repeatable")
+    _matrix_args(s)
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("probe", help="decodability: linear probes on a model's activations for the scenes' "
@@ -602,6 +604,7 @@ def cmd_eval(args) -> int:
     from physgen.evaluation.suite import scenes
 
     _positive("episodes", args.episodes)
+    _check_matrix_args(args)
     specs = [PolicySpec.parse(p) for p in args.policy]
     labels = [s.label for s in specs]
     rows = list(dict.fromkeys(split_label(label)[0] for label in labels))  # ROW.seedK labels pool into ROW
@@ -634,7 +637,7 @@ def cmd_eval(args) -> int:
             "episodes": args.episodes, "physics": records[0]["physics"] if records else {},
             "cell_config": to_dict(cell_config), "wall_time_s": round(time.perf_counter() - t0, 1)}
     write_report(args.out, records, meta, episodes=False)  # episodes.jsonl is the run's own log
-    matrix = transfer_matrix(records, base=base, rows=rows)
+    matrix = transfer_matrix(records, base=base, rows=rows, alpha=args.alpha, format_threshold=args.format_threshold)
     matrix.write_csv(args.out / "matrix.csv")
     (args.out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2))
     print(matrix.table())
@@ -709,10 +712,25 @@ def local_graph() -> dict[str, str]:
     return chosen
 
 
+def _matrix_args(s) -> None:
+    s.add_argument("--format-threshold", type=float, default=0.2, help="a cell with more parse failures than this "
+                   "is a format result: flagged, no verdict (default 0.2)")
+    s.add_argument("--alpha", type=float, default=0.05, help="family-wise level of the verdicts (Holm; default 0.05)")
+
+
+def _check_matrix_args(args) -> None:
+    from physgen.config import in_range
+
+    in_range("format-threshold", args.format_threshold, 0.0, 1.0)
+    in_range("alpha", args.alpha, 1e-6, 0.5)
+
+
 def cmd_report(args) -> int:
     from physgen.evaluation.results import build
 
-    _, matrix = build(args.run_dir, args.base, args.train, args.efficiency, args.probe)
+    _check_matrix_args(args)
+    _, matrix = build(args.run_dir, args.base, args.train, args.efficiency, args.probe, alpha=args.alpha,
+                      format_threshold=args.format_threshold)
     print(matrix.table())
     print(f"report: {args.run_dir / 'report.html'} (results.json, matrix.csv, figures/, frames/)")
     return 0

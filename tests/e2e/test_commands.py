@@ -71,6 +71,9 @@ def test_bad_config_fails_at_start_naming_the_value(tmp_path):
     assert "physics.timestep=-0.1" in proc.stderr and "expected" in proc.stderr
     proc = physgen("rollout", "--task", "nope", check=False)
     assert proc.returncode == 2 and "'nope'" in proc.stderr and "stability" in proc.stderr
+    proc = physgen("eval", "--policy", "chance", "--tasks", "stability", "--episodes", "1", "--out",
+                   str(tmp_path / "never"), "--format-threshold", "2", check=False)
+    assert proc.returncode == 2 and "format-threshold=2.0" in proc.stderr and not (tmp_path / "never").exists()
 
 
 @pytest.mark.slow
