@@ -4,7 +4,7 @@ Single proportions: Wilson score intervals (``wilson``); paired proportions: New
 interval for the difference (``newcombe_paired``) and the exact McNemar test (``mcnemar_exact``);
 several training seeds: two-level percentile bootstraps (``bootstrap_rate``, ``bootstrap_paired``);
 families of tests: Holm's step-down adjustment (``holm``); design: the minimum detectable paired
-difference (``mde``). Also the normal interval of a mean (``mean_interval``) and episode tallies.
+difference (``mde``). Also the t interval of a mean (``mean_interval``) and episode tallies.
 Only the standard library and numpy; every bootstrap draws from a generator with a fixed seed.
 """
 
@@ -173,15 +173,32 @@ def mde(pairs: int, p_base: float, alpha: float = 0.05, power: float = 0.8, step
     return best
 
 
-def mean_interval(values: list[float], z: float = Z95) -> tuple[float, float, float]:
-    """(mean, low, high): the mean of ``values`` and its normal-approximation 95% interval
-    (standard error from the sample standard deviation). Needs at least two values."""
+# Student's t 0.975 quantiles for 1-30 degrees of freedom (any statistics table).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t975(df: int) -> float:
+    """Student's t 0.975 quantile: the table to 30 degrees of freedom, then the Cornish-Fisher expansion
+    around the normal quantile (error below 1e-4 there)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom {df}: expected 1 or more")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = Z95
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def mean_interval(values: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of ``values`` and its 95% t interval (standard error from the sample
+    standard deviation, Student's t with n - 1 degrees of freedom, so that it holds at small n for
+    roughly normal means). Needs at least two values."""
     n = len(values)
     if n < 2:
         raise ValueError(f"mean_interval needs at least 2 values, got {n}")
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = z * sd / math.sqrt(n)
+    half = t975(n - 1) * sd / math.sqrt(n)
     return (mean, mean - half, mean + half)
 
 

@@ -7,11 +7,12 @@ import math
 import pytest
 
 
-def test_mean_interval_is_the_normal_interval_of_the_mean():
-    from physgen.evaluation.stats import mean_interval
+def test_mean_interval_is_the_t_interval_of_the_mean():
+    from physgen.evaluation.stats import mean_interval, t975
 
+    assert [round(t975(df), 3) for df in (1, 7, 30, 40, 60, 120)] == [12.706, 2.365, 2.042, 2.021, 2.0, 1.98]
     m, lo, hi = mean_interval([0.0, 1.0, 1.0, 0.0])
-    half = 1.959964 * math.sqrt(1 / 3) / 2
+    half = 3.182 * math.sqrt(1 / 3) / 2  # t(0.975, 3 df)
     assert m == 0.5 and lo == pytest.approx(0.5 - half) and hi == pytest.approx(0.5 + half)
     assert mean_interval([2.0, 2.0]) == (2.0, 2.0, 2.0)
     with pytest.raises(ValueError):
