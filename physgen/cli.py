@@ -719,10 +719,9 @@ def _matrix_args(s) -> None:
 
 
 def _check_matrix_args(args) -> None:
-    from physgen.config import in_range
+    from physgen.evaluation.matrix import check_settings
 
-    in_range("format-threshold", args.format_threshold, 0.0, 1.0)
-    in_range("alpha", args.alpha, 1e-6, 0.5)
+    check_settings(args.alpha, args.format_threshold)
 
 
 def cmd_report(args) -> int:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from physgen.config import build, in_range, load_yaml, one_of, require, to_dict
+from physgen.evaluation.matrix import check_settings
 from physgen.preflight import writable_dir
 
 log = logging.getLogger("physgen")
@@ -105,8 +106,7 @@ class EvalStage:
         in_range("episodes", self.episodes, 1, 1_000_000)
         in_range("source_episodes", self.source_episodes, 0, 1_000_000)
         in_range("workers", self.workers, 1, 64)
-        in_range("format_threshold", self.format_threshold, 0.0, 1.0)
-        in_range("alpha", self.alpha, 1e-6, 0.5)
+        check_settings(self.alpha, self.format_threshold)
         one_of("via", self.via, ("inprocess", "ros"))
         one_of("seed_scenes", self.seed_scenes, ("share", "all"))
         for s in self.splits:

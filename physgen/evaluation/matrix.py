@@ -226,6 +226,12 @@ class Matrix:
                             cell.p_adjusted, d["correction"], cell.verdict, cell.mde])
 
 
+def check_settings(alpha: float, format_threshold: float) -> None:
+    """The matrix's settings, checked where they are given (a ConfigError names the bad one)."""
+    require(0 < alpha < 0.5, "alpha", alpha, "a number in (0, 0.5)")
+    in_range("format_threshold", format_threshold, 0.0, 1.0)
+
+
 def transfer_matrix(records: list[dict], base: str | None = None, rows: list[str] | None = None, *,
                     alpha: float = 0.05, format_threshold: float = 0.2, references: tuple[str, ...] = REFERENCES,
                     bootstrap: int = 2000) -> Matrix:
@@ -235,8 +241,7 @@ def transfer_matrix(records: list[dict], base: str | None = None, rows: list[str
     ``alpha``: the family-wise level of the verdicts; ``format_threshold``: the parse-failure rate
     above which a cell is flagged; ``references``: rows judged outside the Holm family;
     ``bootstrap``: resamples per bootstrap interval."""
-    require(0 < alpha < 0.5, "alpha", alpha, "a number in (0, 0.5)")
-    in_range("format_threshold", format_threshold, 0.0, 1.0)
+    check_settings(alpha, format_threshold)
     require(isinstance(bootstrap, int) and bootstrap >= 100, "bootstrap", bootstrap, "an integer >= 100")
     by_cell: dict[tuple[str, str], dict[int | None, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     order_rows, order_cols = [], []

@@ -180,3 +180,13 @@ def training_rows(source: str, seeds: list[int], rehearsal: float = 0.0, out_dir
     if out_dir is not None:
         _save(ds, Path(out_dir), [s for s, _, _ in parts], seeds)
     return ds
+
+
+def run_rows(cfg, answers: bool = True, progress: Callable[[int], None] | None = None):
+    """A training run's rows (``cfg``: an SFT or GRPO run config): ``OUT/dataset`` when it was saved,
+    else built (through ``cfg.dataset_cache`` when set) and saved there."""
+    path = Path(cfg.out) / "dataset"
+    if (path / "physgen_dataset.json").is_file():
+        return load(path)
+    cache = Path(cfg.dataset_cache) if cfg.dataset_cache else None
+    return training_rows(cfg.task, cfg.dataset_seeds, cfg.rehearsal, path, cache, answers, progress)

@@ -32,13 +32,8 @@ def dataset_for(cfg: GRPORunConfig, progress=None):
     """The run's prompts: loaded from ``OUT/dataset`` when present, else built and saved there. Each
     row is a training scene's frame and its prompt as one user message (TRL puts the image first,
     as the policy does)."""
-    path = Path(cfg.out) / "dataset"
-    if (path / "physgen_dataset.json").is_file():
-        ds = tds.load(path)
-    else:  # through a shared cache the rows carry answers (SFT's rows of the same scenes); GRPO ignores them
-        cache = Path(cfg.dataset_cache) if cfg.dataset_cache else None
-        ds = tds.training_rows(cfg.task, cfg.dataset_seeds, cfg.rehearsal, path, cache, answers=cache is not None,
-                               progress=progress)
+    # through a shared cache the rows carry answers (SFT's rows of the same scenes); GRPO ignores them
+    ds = tds.run_rows(cfg, answers=bool(cfg.dataset_cache), progress=progress)
     return ds.map(lambda r: {"prompt": [{"role": "user", "content": r["prompt"]}]},
                   remove_columns=["answer", "variant"])
 

@@ -60,15 +60,7 @@ def resume_point(out: Path) -> str | None:
 
 def dataset_for(cfg: SFTRunConfig, progress=None):
     """The run's dataset: loaded from ``OUT/dataset`` when present, else built and saved there."""
-    path = Path(cfg.out) / "dataset"
-    if (path / "physgen_dataset.json").is_file():
-        return tds.load(path)
-    return tds.training_rows(cfg.task, cfg.dataset_seeds, cfg.rehearsal, path, _cache(cfg), progress=progress)
-
-
-
-def _cache(cfg) -> Path | None:
-    return Path(cfg.dataset_cache) if cfg.dataset_cache else None
+    return tds.run_rows(cfg, progress=progress)
 
 
 def _dataset_with_progress(cfg: SFTRunConfig, progress: bool):

@@ -73,7 +73,7 @@ def test_bad_config_fails_at_start_naming_the_value(tmp_path):
     assert proc.returncode == 2 and "'nope'" in proc.stderr and "stability" in proc.stderr
     proc = physgen("eval", "--policy", "chance", "--tasks", "stability", "--episodes", "1", "--out",
                    str(tmp_path / "never"), "--format-threshold", "2", check=False)
-    assert proc.returncode == 2 and "format-threshold=2.0" in proc.stderr and not (tmp_path / "never").exists()
+    assert proc.returncode == 2 and "format_threshold=2.0" in proc.stderr and not (tmp_path / "never").exists()
 
 
 @pytest.mark.slow
