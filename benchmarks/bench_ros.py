@@ -32,7 +32,8 @@ record for a cell node).
    time goes (224x224): the real CellNode class in this process (its own rclpy context, no subscriber),
    interleaved like the cases above: render() in a loop; publish_frame() in a loop (render + messages +
    publish, no executor); its 0-period timer spun by a SingleThreadedExecutor; and by the
-   MultiThreadedExecutor that physgen_nodes.runner.run_node (so every node process) uses.
+   SingleThreadedExecutor that physgen_nodes.runner.run_node (so every node process) uses, against the
+   MultiThreadedExecutor it used before.
 2. camera-to-answer latency - a cell node streaming 224x224 at --stream-hz and a VLM node (policy, seed,
    model; torch limited to --threads through OMP_NUM_THREADS) in two processes; the benchmark publishes a
    vlm/instruction record (frame_after_ns 0: the latest frame) and times publish -> vlm/answer received,
@@ -518,8 +519,8 @@ def bench_stream_resolution(bench: Bench, nodes: Nodes, res: str, budget: Budget
 def bench_node_split(res: str, budget: Budget, seed: int) -> dict:
     """Where a streaming cell node's time goes: the real CellNode, in this process (its own context, no
     subscriber), frames/s and CPU ms per frame of render() in a loop, publish_frame() in a loop (render,
-    messages, publish), and the node's 0-period timer spun by a SingleThreadedExecutor and by the
-    MultiThreadedExecutor run_node uses, interleaved; ratios are paired, over render()."""
+    messages, publish), and the node's 0-period timer spun by the SingleThreadedExecutor run_node uses
+    and by a MultiThreadedExecutor, interleaved; ratios are paired, over render()."""
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
@@ -911,8 +912,8 @@ def report_streaming(streaming: dict, b: Budget) -> list[str]:
                   f"   {'case':<46}{'frames/s':>9}{'/render':>9}{'CPU ms/frame':>14}{'/render':>9}"]
         labels = {"render()": "render() in a loop",
                   "publish_frame()": "publish_frame() in a loop, no executor",
-                  "SingleThreadedExecutor": "timer 0 s + SingleThreadedExecutor",
-                  "MultiThreadedExecutor": "timer 0 s + MultiThreadedExecutor (run_node)"}
+                  "SingleThreadedExecutor": "timer 0 s + SingleThreadedExecutor (run_node)",
+                  "MultiThreadedExecutor": "timer 0 s + MultiThreadedExecutor"}
         for k, v in split.items():
             lines.append(f"   {labels[k]:<46}{v['fps']:>9.2f}{v['fps_ratio']:>8.3f}x{v['cpu_ms_per_frame']:>14.1f}"
                          f"{v['cpu_ratio']:>8.3f}x")
@@ -989,12 +990,14 @@ def summaries(res: dict) -> list[str]:
         out.append(f"      split ({SPLIT_RES}, CellNode in process): frame rate over render(): "
                    + ", ".join(f"{k} {v['fps_ratio']:.3f}x" for k, v in list(split.items())[1:]))
     if "latency" in res:
-        parts = []
+        parts, spread = [], []
         for name, p in res["latency"]["policies"].items():
+            spread.append(p["ros_ms"]["p90"] / p["ros_ms"]["median"])
             parts.append(f"{name}: {p['ros_ms']['median']:.1f} ms over ROS vs {p['in_process_ms']['median']:.2f} ms "
                          f"in process ({p['ratio_ros_over_in_process']:.1f}x, ROS extra "
-                         f"{p['ros_extra_ms']['median']:.1f} ms)")
-        out.append("   2. camera-to-answer " + "; ".join(parts))
+                         f"{p['ros_extra_ms']['median']:.1f} ms), p90 {spread[-1]:.2f}x the median")
+        out.append("   2. camera-to-answer " + "; ".join(parts)
+                   + f" (goal p90 <= 1.5x the median: {'met' if max(spread) <= 1.5 else 'NOT met'})")
     if "recording" in res:
         r = res["recording"]
         got = ", ".join(f"{v.get('written', 0)}/{v['published']} {t}" for t, v in r["topics"].items())

@@ -156,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bringup", help="run a launch file's node graph (cell, evaluation, record, sft, grpo, "
                                        "real_arm) in this process",
                        description="Starts the nodes of launch/GRAPH.launch.py in one process (one rclpy "
-                                   "MultiThreadedExecutor), with the parameters of a ROS 2 parameter file "
+                                   "SingleThreadedExecutor), with the parameters of a ROS 2 parameter file "
                                    "(default: config/cell_node.yaml, evaluation.yaml, record.yaml, sft.yaml, "
                                    "grpo.yaml or real_arm.yaml), then the options below, then --set. The "
                                    "evaluation, sft and grpo "

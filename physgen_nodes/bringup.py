@@ -11,7 +11,7 @@ cell and executor nodes only when the GRPO node's ``environment`` (from all of t
 
 A bad file, an unknown node, a parameter a node does not have, or a bad value is a
 :class:`~physgen.config.ConfigError` naming it (``node.param``). All nodes spin in one
-``MultiThreadedExecutor``. A graph with a node that runs one job and ends (:data:`ENDING`: the
+``SingleThreadedExecutor``. A graph with a node that runs one job and ends (:data:`ENDING`: the
 evaluation, SFT and GRPO nodes) ends when that node is done (its ``exit_code`` is returned) if its
 ``exit_when_done`` is true; bringup does that ending itself and runs the node with
 ``exit_when_done`` false, because the node's own way (shutting its context down) would destroy
@@ -278,11 +278,12 @@ def check_arguments(graph: str, arguments: Mapping[str, Any], nodes: Sequence[st
 
 
 class Bringup:
-    """The nodes of one graph, built with their parameters, in one ``MultiThreadedExecutor``."""
+    """The nodes of one graph, built with their parameters, in one ``SingleThreadedExecutor`` (see
+    :mod:`physgen_nodes.runner` for why not a multi-threaded one)."""
 
     def __init__(self, graph: str, entries: Sequence[Entry], *, record: bool = False, context=None,
                  remaps: Sequence[str] = ()):
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
 
         self.graph = graph
         self.cli_args = [a for r in remaps for a in ("-r", check_remap(r))]
@@ -299,7 +300,7 @@ class Bringup:
         except BaseException:
             self.destroy()
             raise
-        self.executor = MultiThreadedExecutor(context=context)
+        self.executor = SingleThreadedExecutor(context=context)
         for node in self.nodes.values():
             self.executor.add_node(node)
 
@@ -368,12 +369,6 @@ class Bringup:
         """Stop spinning and destroy every node, the last started first. Idempotent."""
         executor = getattr(self, "executor", None)
         if executor is not None:
-            # rclpy's (9.1) MultiThreadedExecutor.shutdown destroys its guard condition before it
-            # joins its worker threads, and a callback still running then fails on it ("cannot use
-            # Destroyable because destruction was requested"): join the workers first.
-            workers = getattr(executor, "_executor", None)
-            if workers is not None:
-                workers.shutdown(wait=True)
             executor.shutdown(timeout_sec=5.0)
         for node in reversed(list(self.nodes.values())):
             node.destroy_node()

@@ -1,6 +1,15 @@
 """The one ``main()`` every node shares: init, build the node, spin, shut down cleanly; a bad
 parameter exits with status 2 and the message naming it. A node that ends its own run (the
-evaluation node) sets ``exit_code`` and shuts its context down; the process exits with that code."""
+evaluation node) sets ``exit_code`` and shuts its context down; the process exits with that code.
+
+Every node is spun by a ``SingleThreadedExecutor``: work that waits for other callbacks (a policy
+waiting for a frame, a move for its report, an episode for its replies, a training job) runs on a
+thread of the node's own, never in a callback. rclpy's (9.1)
+``MultiThreadedExecutor`` delayed callbacks here by up to 1.5 s under a 10 Hz camera stream (an
+instruction's callback entered that long after its publication; `benchmarks/bench_ros.py` part 2
+measured a p90 of 480-590 ms against a median of 16-89 ms), and a recorder spun by it lost joint
+states and frames in transport (part 3); single-threaded, the same runs answer within 1.1x of their
+median at p90 and record every message."""
 
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ import time
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from physgen.config import ConfigError
@@ -19,8 +28,8 @@ from physgen.config import ConfigError
 
 def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None) -> None:
     # SIGINT and SIGTERM (what `ros2 launch` sends) only set a flag: rclpy's own handler raises
-    # KeyboardInterrupt wherever the main thread is, and inside the executor's thread pool that can
-    # leave a lock held, so the process hangs at exit. The loop below sees the flag within 0.1 s.
+    # KeyboardInterrupt wherever the main thread is, which can leave a lock held, so the process
+    # hangs at exit. The loop below sees the flag within 0.1 s.
     stop = threading.Event()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -28,7 +37,7 @@ def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None)
     node = executor = None
     try:
         node = make()
-        executor = MultiThreadedExecutor()
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok():  # a node that ends its run shuts the context down
             executor.spin_once(timeout_sec=0.1)
@@ -39,23 +48,13 @@ def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None)
         pass
     finally:
         if executor is not None:
-            stop_executor(executor)
+            executor.shutdown(timeout_sec=5.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
     code = getattr(node, "exit_code", None)
     if code:
         raise SystemExit(code)
-
-
-def stop_executor(executor) -> None:
-    """Shut a ``MultiThreadedExecutor`` down, its worker threads first: rclpy (9.1) destroys the
-    executor's guard condition before it joins them, and a callback still running then fails
-    ("cannot use Destroyable because destruction was requested")."""
-    workers = getattr(executor, "_executor", None)
-    if workers is not None:
-        workers.shutdown(wait=True)
-    executor.shutdown(timeout_sec=5.0)
 
 
 def publish_matched(publisher, msg, wait: float = 2.0) -> bool:

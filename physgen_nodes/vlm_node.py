@@ -99,9 +99,10 @@ class VLMNode(Node):
             self.get_logger().warning(f"instruction rejected: {e}")
             return
         self.counts["instructions"] += 1
-        self._worker.submit(self._answer, task, seed, split, prompt, req.get("request_id"), after)
+        self._worker.submit(self._answer, task, seed, split, prompt, req.get("request_id"), after, time.monotonic())
 
-    def _answer(self, task, seed: int, split: str, prompt: str, request_id, after_ns: int = 0) -> None:
+    def _answer(self, task, seed: int, split: str, prompt: str, request_id, after_ns: int, received: float) -> None:
+        t_start = time.monotonic()
         frame = self.frames.after(after_ns, self.config.frame_wait_s)
         base = {"request_id": request_id, "task": task.name, "seed": seed, "split": split,
                 "policy": self.policy.name, "model": self.description}
@@ -110,7 +111,7 @@ class VLMNode(Node):
             publish_matched(self.answer_pub, record_msg("answer", {**base, "raw": "", "answer": None,
                                                                    "reason": "no_frame", "latency": {}}))
             return
-        rgb, received, _ = frame
+        rgb, frame_received, _ = frame
         t0 = time.monotonic()
         inst = task.sample(seed, split) if self.policy.name == "expert" else None
         obs = Observation(rgb, prompt, task.name, seed, task.answer_format, inst)
@@ -124,7 +125,8 @@ class VLMNode(Node):
         t2 = time.monotonic()
         parsed = parse(raw, task.answer_format)
         t3 = time.monotonic()
-        latency = {"frame_age_s": t0 - received, "preprocess_s": t1 - t0, "generate_s": t2 - t1, "parse_s": t3 - t2}
+        latency = {"queued_s": t_start - received, "frame_wait_s": t0 - t_start, "frame_age_s": t0 - frame_received,
+                   "preprocess_s": t1 - t0, "generate_s": t2 - t1, "parse_s": t3 - t2}
         publish_matched(self.answer_pub, record_msg("answer", {**base, **parsed.to_dict(), "latency": latency}))
         self.counts["answers"] += 1
 

@@ -38,11 +38,11 @@ def spin_until(executor, condition, timeout: float = 20.0) -> bool:
     return condition()
 
 
-def executor(ctx, *nodes, multi: bool = False):
-    """An executor in ``ctx`` holding ``nodes`` (multi-threaded when a node needs it)."""
-    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+def executor(ctx, *nodes):
+    """A single-threaded executor in ``ctx`` holding ``nodes``, as every node process has."""
+    from rclpy.executors import SingleThreadedExecutor
 
-    ex = (MultiThreadedExecutor if multi else SingleThreadedExecutor)(context=ctx)
+    ex = SingleThreadedExecutor(context=ctx)
     for n in nodes:
         ex.add_node(n)
     return ex

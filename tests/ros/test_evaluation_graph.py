@@ -39,7 +39,7 @@ def graph(ctx, out_dir, tasks=TASKS, episodes=2, with_vlm=True, policy="", **tim
 def test_ros_episodes_equal_the_in_process_ones(ros_context, tmp_path):
     nodes = graph(ros_context, tmp_path)
     evaluation = nodes[-1]
-    ex = executor(ros_context, *nodes, multi=True)
+    ex = executor(ros_context, *nodes)
     try:
         assert spin_until(ex, evaluation.done.is_set, timeout=600)
     finally:
@@ -68,7 +68,7 @@ def test_a_missing_vlm_node_times_out_each_episode_and_the_run_goes_on(ros_conte
     fake_hung_vlm = Node("vlm", context=ros_context)
     fake_hung_vlm.create_subscription(String, "vlm/instruction", lambda _m: None, 10)
     fake_hung_vlm.create_publisher(String, "vlm/answer", 10)
-    ex = executor(ros_context, *nodes, fake_hung_vlm, multi=True)
+    ex = executor(ros_context, *nodes, fake_hung_vlm)
     try:
         assert spin_until(ex, evaluation.done.is_set, timeout=120)
     finally:
@@ -90,7 +90,7 @@ def test_a_stopped_run_resumes_without_running_or_counting_an_episode_twice(ros_
 
     def run(**kw):
         nodes = graph(ros_context, tmp_path, tasks=("stability",), episodes=3, **kw)
-        ex = executor(ros_context, *nodes, multi=True)
+        ex = executor(ros_context, *nodes)
         try:
             assert spin_until(ex, nodes[-1].done.is_set, timeout=300)
         finally:

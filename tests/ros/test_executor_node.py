@@ -19,7 +19,7 @@ def test_bad_commands_and_a_missing_arm_are_reported(ros_context):
     results = []
     probe.create_subscription(String, "executor/result", lambda m: results.append(record_of(m, "result")), 10)
     command = probe.create_publisher(String, "executor/command", 10)
-    ex = executor(ros_context, node, probe, multi=True)
+    ex = executor(ros_context, node, probe)
     try:
         assert spin_until(ex, lambda: command.get_subscription_count() > 0)
         command.publish(record_msg("command", {"request_id": "a", "motions": [{"type": "fly"}]}))

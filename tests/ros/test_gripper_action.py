@@ -94,7 +94,7 @@ def test_an_action_driven_gripper_picks_and_places(ros_context):
     probe.create_subscription(String, "/sim/cell/episode", lambda m: episodes.append(record_of(m, "episode")), 10)
     command = probe.create_publisher(String, "/sim/executor/command", 10)
     reset = probe.create_publisher(String, "/sim/cell/reset", 10)
-    ex = executor(ros_context, cell, gripper, ex_node, probe, multi=True)
+    ex = executor(ros_context, cell, gripper, ex_node, probe)
     try:
         assert spin_until(ex, lambda: command.get_subscription_count() > 0 and reset.get_subscription_count() > 0)
         task = load_task("shift")

@@ -53,7 +53,7 @@ def test_the_real_arm_graph_drives_the_stand_in_arm_only_when_armed(ros_context,
     command = probe.create_publisher(String, "executor/command", 10)
     instruction = probe.create_publisher(String, "vlm/instruction", 10)
     reset = probe.create_publisher(String, "/sim/cell/reset", 10)
-    ex = executor(ros_context, cell, probe, multi=True)
+    ex = executor(ros_context, cell, probe)
     proc = _graph(ros_context.get_domain_id(), *(["--armed"] if armed else []))
     try:
         assert spin_until(ex, lambda: command.get_subscription_count() > 0 and instruction.get_subscription_count() > 0

@@ -35,7 +35,7 @@ class Rig:
         self.probe.create_subscription(JointTrajectory, "gripper_controller/joint_trajectory", self.gripper.append, 10)
         self.command = self.probe.create_publisher(String, "executor/command", 10)
         self.estop = self.probe.create_publisher(Bool, "estop", ESTOP_QOS)
-        self.ex = executor(ctx, *[n for n in (self.node, self.cell, self.probe) if n], multi=True)
+        self.ex = executor(ctx, *[n for n in (self.node, self.cell, self.probe) if n])
         assert spin_until(self.ex, lambda: self.command.get_subscription_count() > 0)
 
     def run(self, request_id: str, timeout: float = 60.0) -> dict:

@@ -45,7 +45,7 @@ def test_sft_node_publishes_progress_and_stops_cleanly_on_shutdown(ros_context, 
     node = SFTNode(context=ros_context, parameter_overrides=_params(
         task="stability", model=str(tiny_model), out=str(out), steps=400, examples=4, lora=False, batch_size=2,
         save_steps=2, logging_steps=1, sample_answers=0, exit_when_done=False))
-    ex = executor(ros_context, node, probe, multi=True)
+    ex = executor(ros_context, node, probe)
     try:
         assert spin_until(ex, lambda: len(got["training/checkpoint"]) >= 1, timeout=300)
     finally:
@@ -77,7 +77,7 @@ def _pool_and_graph(ctx, model, tmp_path, run: dict, namespaces: tuple[str, ...]
              GRPONode(context=ctx, parameter_overrides=_params(
                  model=str(model), out=str(tmp_path / "graph"), environment="graph", cells=list(namespaces),
                  exit_when_done=False, **run))]
-    ex = executor(ctx, *nodes, probe, multi=True)
+    ex = executor(ctx, *nodes, probe)
     try:
         assert spin_until(ex, lambda: bool(got["training/done"]), timeout=600)
     finally:

@@ -30,7 +30,7 @@ def test_expert_answer_over_the_graph_matches_in_process(ros_context, transport)
     probe.create_subscription(String, "vlm/answer", lambda m: answers.append(record_of(m, "answer")), 10)
     reset = probe.create_publisher(String, "cell/reset", 10)
     instruct = probe.create_publisher(String, "vlm/instruction", 10)
-    ex = executor(ros_context, cell, vlm, probe, multi=True)
+    ex = executor(ros_context, cell, vlm, probe)
     try:
         while not episodes:
             reset.publish(record_msg("reset", {"task": "shift", "seed": 4}))
@@ -74,7 +74,7 @@ def test_malformed_frames_are_counted_and_no_frame_is_answered_with_a_reason(ros
     probe.create_subscription(String, "vlm/answer", lambda m: answers.append(record_of(m, "answer")), 10)
     images = probe.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
     instruct = probe.create_publisher(String, "vlm/instruction", 10)
-    ex = executor(ros_context, vlm, probe, multi=True)
+    ex = executor(ros_context, vlm, probe)
     try:
         while vlm.counts["rejected_frames"] < 3:
             images.publish(Image(height=4, width=4, encoding="mono16", step=8, data=bytes(32)))
