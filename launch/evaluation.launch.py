@@ -7,23 +7,29 @@
 Every node reads ``params_file`` (default: the installed ``config/evaluation.yaml``); an argument
 left empty keeps the file's value, a given one overrides it (``policy`` sets both ``vlm.policy`` and
 the evaluation's policy label, ``seed`` both seeds, ``bag`` the recorder's ``output``). When the
-evaluation node exits (every episode done: episodes.jsonl and the report are in ``out_dir``) the
-whole launch shuts down. The other nodes respawn when they die: the episode under way fails with the
-step that timed out, and the run goes on (a respawned recorder repairs its bag and records on in
-``<bag>.part2``).
+evaluation node has run every episode (episodes.jsonl and the report are in ``out_dir``) the whole
+launch shuts down with status 0; when it fails (an incomplete graph) with status 1. A node that dies
+is respawned: the episode under way fails with the step that timed out, and the run goes on; a
+respawned evaluation node resumes from its log, a respawned recorder repairs its bag and records on
+in ``<bag>.part2``. A node that fails at start (a bad parameter, no model: exit status 2) is not
+respawned: the launch ends with status 1 and the node's error. (:mod:`physgen_nodes.exits` is the
+rule, shared with ``physgen bringup --supervise``.)
+
+With ``record:=true`` and a ``bag`` that exists (a run started again, which resumes), the recording
+goes on in the next free ``<bag>.partN``; the recorder prints the path it writes at start.
 
 Without ROS 2 launch, the same graph in one process: ``physgen bringup evaluation`` with the same
 options (``--policy``, ``--tasks``, ``--out-dir``, ``--record``, ...).
 """
 
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
-from launch.conditions import IfCondition
-from launch.event_handlers import OnProcessExit
-from launch.events import Shutdown
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from physgen_nodes.exits import RESPAWN_DELAY_S, Exits
+from physgen_nodes.launching import watched
 
 
 def _tasks(text: str) -> list[str]:
@@ -41,7 +47,8 @@ OVERRIDES = {
     "seed": ("first scene seed, and the policy's seed", int, (("vlm", "seed"), ("evaluation", "seed"))),
     "split": ("train or heldout", str, (("evaluation", "split"),)),
     "out_dir": ("where episodes.jsonl and the report go", str, (("evaluation", "out_dir"),)),
-    "bag": ("with record:=true, the bag directory to write (must not exist)", str, (("recorder", "output"),)),
+    "bag": ("with record:=true, the bag directory to write (if it exists: the next free <bag>.partN)", str,
+            (("recorder", "output"),)),
     "armed": ("false: the executor only previews its trajectories (a dry run)", lambda t: t.lower() == "true",
               (("executor", "armed"),)),
 }
@@ -54,29 +61,19 @@ def _graph(context):
         if text:
             for node, name in targets:
                 params[node][name] = convert(text)
-    if LaunchConfiguration("record").perform(context) == "true":
+    record = LaunchConfiguration("record").perform(context) == "true"
+    if record:
         params["evaluation"]["wait_for_recorder"] = True  # every episode whole in the bag
-        params["recorder"]["existing"] = "next"  # respawned after a kill: repair the bag, record on in the next part
     params_file = LaunchConfiguration("params_file")
+    exits = Exits(ending="evaluation")
 
-    def node(executable: str, name: str, **kwargs) -> Node:
-        return Node(package="physgen", executable=executable, name=name, output="screen",
-                    parameters=[params_file, *([params[name]] if params[name] else [])], **kwargs)
+    def node(executable: str, name: str) -> list:  # killed mid-episode: that episode fails, it returns
+        return watched(exits, name, Node(
+            package="physgen", executable=executable, name=name, output="screen", respawn=True,
+            respawn_delay=RESPAWN_DELAY_S, parameters=[params_file, *([params[name]] if params[name] else [])]))
 
-    def respawned(executable: str, name: str, **kwargs) -> Node:  # killed mid-episode: that episode fails, it returns
-        return node(executable, name, respawn=True, respawn_delay=1.0, **kwargs)
-
-    evaluation = node("evaluation_node", "evaluation")
-    return [
-        respawned("cell_node", "cell"),
-        respawned("vlm_node", "vlm"),
-        respawned("executor_node", "executor"),
-        respawned("recorder_node", "recorder", condition=IfCondition(LaunchConfiguration("record"))),
-        RegisterEventHandler(OnProcessExit(
-            target_action=evaluation,
-            on_exit=[EmitEvent(event=Shutdown(reason="the evaluation node exited"))])),
-        evaluation,
-    ]
+    return [*node("cell_node", "cell"), *node("vlm_node", "vlm"), *node("executor_node", "executor"),
+            *(node("recorder_node", "recorder") if record else []), *node("evaluation_node", "evaluation")]
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -9,10 +9,12 @@ Every node reads ``params_file`` (default: the installed ``config/grpo.yaml``); 
 empty keeps the file's value, a given one overrides it (``environment`` empty: the file's
 ``grpo.environment``, which also decides whether the cell and executor start). The GRPO node
 publishes ``training/progress``, ``training/checkpoint`` and ``training/done``; when the job is done
-(``OUT/model`` written) it exits and the launch shuts down. On Ctrl-C the job saves a checkpoint at
+(``OUT/model`` written) it exits and the launch shuts down with status 0; when a node fails (a bad
+parameter, no model: its error is printed) the launch ends with status 1. On Ctrl-C the job saves a checkpoint at
 the end of its step and stops (launched again with the same parameters it resumes from there): the
 node gets ``sigterm_timeout`` seconds for that (default 600 here) before SIGTERM. With
-``environment:=graph`` the cell and executor stop at once, so a step in progress then cannot finish
+``environment:=graph`` the cell and executor are respawned when they die (the completion under way is
+tried again); on Ctrl-C they stop at once, so a step in progress then cannot finish
 its episodes: the job resumes from its last saved checkpoint.
 
 Without ROS 2 launch, the same graph in one process: ``physgen bringup grpo`` with the same options
@@ -25,17 +27,15 @@ in its namespace, for example on another machine in the same ROS domain::
 """
 
 import yaml
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
-from launch.event_handlers import OnProcessExit
-from launch.events import Shutdown
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-# s between Ctrl-C (SIGINT) and SIGTERM for the GRPO node: time to finish the step and save a
-# checkpoint. The launch configuration sigterm_timeout (`ros2 launch ... sigterm_timeout:=S`) overrides it.
-TRAINER_SIGTERM_TIMEOUT = "600"
+from physgen_nodes.exits import RESPAWN_DELAY_S, Exits
+from physgen_nodes.launching import sigterm_timeout_argument, watched
+
 ENVIRONMENTS = ("pool", "graph")
 DEFAULT_ENVIRONMENT = "pool"  # GRPONodeConfig.environment's default
 
@@ -84,14 +84,14 @@ def _graph(context):
         return Node(package="physgen", executable=executable, name=name, output="screen",
                     parameters=[params_file, *([params[name]] if params[name] else [])], **kwargs)
 
-    grpo = node("grpo_node", "grpo",
-                sigterm_timeout=LaunchConfiguration("sigterm_timeout", default=TRAINER_SIGTERM_TIMEOUT))
-    return [
-        *([node("cell_node", "cell"), node("executor_node", "executor")] if environment == "graph" else []),
-        RegisterEventHandler(OnProcessExit(
-            target_action=grpo, on_exit=[EmitEvent(event=Shutdown(reason="the grpo node exited"))])),
-        grpo,
-    ]
+    exits = Exits(ending="grpo")
+
+    def respawned(executable: str, name: str) -> list:
+        return watched(exits, name, node(executable, name, respawn=True, respawn_delay=RESPAWN_DELAY_S))
+
+    graph = [*respawned("cell_node", "cell"), *respawned("executor_node", "executor")] if environment == "graph" else []
+    return [*graph,
+            *watched(exits, "grpo", node("grpo_node", "grpo", sigterm_timeout=LaunchConfiguration("sigterm_timeout")))]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -102,5 +102,6 @@ def generate_launch_description() -> LaunchDescription:
             description="ROS 2 parameter file with entries for grpo (and cell, executor for environment graph)"),
         *(DeclareLaunchArgument(arg, default_value="", description=f"{text} (empty: the parameter file's)")
           for arg, (text, _, _) in OVERRIDES.items()),
+        sigterm_timeout_argument(),
         OpaqueFunction(function=_graph),
     ])

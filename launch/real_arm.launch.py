@@ -11,7 +11,10 @@ JointTrajectoryController); it reads ``joint_states`` and (watchdog) the camera'
 The VLM node reads the camera. Topic arguments left empty keep the node's own names.
 
 It starts unarmed: trajectories go only to ``<arm_topic>_preview`` (and the gripper's) until
-``armed:=true``. ``std_msgs/Bool`` true on ``estop`` holds the arm and refuses commands until false.
+``armed:=true``; the executor says which at start. A node that dies is respawned; one that fails at
+start (exit status 2: a bad parameter, a URDF that does not fit, no model) is not, and the launch
+ends with status 1 and the node's error (:mod:`physgen_nodes.exits`). ``std_msgs/Bool`` true on
+``estop`` holds the arm and refuses commands until false.
 
 Without ROS 2 launch: ``physgen bringup real_arm --params FILE --remap camera/image_raw:=... --armed``.
 """
@@ -21,6 +24,9 @@ from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from physgen_nodes.exits import RESPAWN_DELAY_S, Exits
+from physgen_nodes.launching import watched
 
 
 def _flag(text: str) -> bool:
@@ -54,12 +60,15 @@ def _graph(context):
     remappings = [(src, dst) for src, dst in remappings if dst]
     params_file = LaunchConfiguration("params_file")
 
-    def node(executable: str, name: str) -> Node:
-        return Node(package="physgen", executable=executable, name=name, output="screen", respawn=True,
-                    respawn_delay=2.0, remappings=remappings,
-                    parameters=[params_file, *([params[name]] if params[name] else [])])
+    exits = Exits(ending=None)
 
-    return [node("vlm_node", "vlm"), node("executor_node", "executor")]
+    def node(executable: str, name: str) -> list:
+        return watched(exits, name, Node(
+            package="physgen", executable=executable, name=name, output="screen", respawn=True,
+            respawn_delay=RESPAWN_DELAY_S, remappings=remappings,
+            parameters=[params_file, *([params[name]] if params[name] else [])]))
+
+    return [*node("vlm_node", "vlm"), *node("executor_node", "executor")]
 
 
 def generate_launch_description() -> LaunchDescription:

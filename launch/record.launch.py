@@ -3,7 +3,9 @@
     ros2 launch physgen record.launch.py [bag:=DIR] [params_file:=FILE]
 
 ``params_file`` defaults to the installed ``config/record.yaml`` (the topics of the evaluation
-graph); ``bag`` (a new directory) overrides its ``output``. Without ROS 2 launch:
+graph); ``bag`` overrides its ``output``. A bag that exists is not overwritten: the recording goes
+on in its next free ``<bag>.partN`` (printed at start; the recorder's ``existing: refuse`` fails
+instead). Without ROS 2 launch:
 ``physgen bringup record [--bag DIR] [--params FILE]``.
 """
 
@@ -27,7 +29,7 @@ def generate_launch_description() -> LaunchDescription:
             "params_file",
             default_value=PathJoinSubstitution([FindPackageShare("physgen"), "config", "record.yaml"]),
             description="ROS 2 parameter file with a `recorder` entry (ros__parameters)"),
-        DeclareLaunchArgument("bag", default_value="",
-                              description="the bag directory to write (must not exist); empty: the file's output"),
+        DeclareLaunchArgument("bag", default_value="", description="the bag directory to write (if it exists: the "
+                                                                   "next free <bag>.partN); empty: the file's output"),
         OpaqueFunction(function=_recorder),
     ])

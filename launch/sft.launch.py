@@ -6,7 +6,8 @@
 The node reads ``params_file`` (default: the installed ``config/sft.yaml``); an argument left empty
 keeps the file's value, a given one overrides it. The node publishes ``training/progress``,
 ``training/checkpoint`` and ``training/done``; when the job is done (``OUT/model`` written) the node
-exits and the launch shuts down. On Ctrl-C the job saves a checkpoint at the end of its step and
+exits and the launch shuts down with status 0; when the node fails (a bad parameter, no model: its
+error is printed) the launch ends with status 1. On Ctrl-C the job saves a checkpoint at the end of its step and
 stops (launched again with the same parameters it resumes from there): the node gets
 ``sigterm_timeout`` seconds for that (default 600 here) before SIGTERM.
 
@@ -14,17 +15,14 @@ Without ROS 2 launch, the same node in one process: ``physgen bringup sft`` with
 (``--task``, ``--model``, ``--out``, ``--steps``).
 """
 
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
-from launch.event_handlers import OnProcessExit
-from launch.events import Shutdown
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-# s between Ctrl-C (SIGINT) and SIGTERM: time to finish the step and save a checkpoint. The launch
-# configuration sigterm_timeout (`ros2 launch ... sigterm_timeout:=S`) overrides it.
-TRAINER_SIGTERM_TIMEOUT = "600"
+from physgen_nodes.exits import Exits
+from physgen_nodes.launching import sigterm_timeout_argument, watched
 
 # launch argument -> (description, how its text becomes a value, the (node, parameter)s it sets);
 # physgen_nodes/bringup.py LAUNCH_ARGUMENTS says the same for `physgen bringup`.
@@ -49,13 +47,8 @@ def _graph(context):
                     parameters=[LaunchConfiguration("params_file"), *([params[name]] if params[name] else [])],
                     **kwargs)
 
-    sft = node("sft_node", "sft",
-               sigterm_timeout=LaunchConfiguration("sigterm_timeout", default=TRAINER_SIGTERM_TIMEOUT))
-    return [
-        RegisterEventHandler(OnProcessExit(
-            target_action=sft, on_exit=[EmitEvent(event=Shutdown(reason="the sft node exited"))])),
-        sft,
-    ]
+    return watched(Exits(ending="sft"), "sft",
+                   node("sft_node", "sft", sigterm_timeout=LaunchConfiguration("sigterm_timeout")))
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -66,5 +59,6 @@ def generate_launch_description() -> LaunchDescription:
             description="ROS 2 parameter file with an `sft` entry (ros__parameters)"),
         *(DeclareLaunchArgument(arg, default_value="", description=f"{text} (empty: the parameter file's)")
           for arg, (text, _, _) in OVERRIDES.items()),
+        sigterm_timeout_argument(),
         OpaqueFunction(function=_graph),
     ])

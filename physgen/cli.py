@@ -186,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, help="evaluation.seed and vlm.seed")
     g.add_argument("--split", choices=("train", "heldout"), help="evaluation.split")
     g.add_argument("--out-dir", type=Path, help="evaluation.out_dir: episodes.jsonl and the report go here")
-    g.add_argument("--bag", type=Path, help="recorder.output: a new bag directory")
+    g.add_argument("--bag", type=Path, help="recorder.output: the bag directory (if it exists: the next BAG.partN)")
     g.add_argument("--task", help="sft.task or grpo.task: a task name (sft also: captions)")
     g.add_argument("--out", type=Path, help="sft.out or grpo.out: the run directory (checkpoints, model)")
     g.add_argument("--steps", type=int, help="sft.steps or grpo.steps: optimizer steps")

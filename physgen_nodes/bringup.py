@@ -402,8 +402,6 @@ def supervised(graph: str, entries: Sequence[Entry], nodes: Sequence[str], remap
         unknown = sorted(set(strict) - node_parameter_names(name))
         if unknown:
             raise ConfigError(f"{name}.{unknown[0]}", params[unknown[0]], f"a parameter of the {name} node")
-        if name == "recorder":
-            params = {**params, "existing": "next"}
         specs[name] = (NODES[name][0].rsplit(".", 1)[1], params)
     supervisor = Supervisor(specs, next((n for n in nodes if n in ENDING), None), remaps)
     previous = {sig: signal.signal(sig, lambda *_: supervisor.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -2,7 +2,9 @@
 environment both drive the cell, (the VLM,) the executor and the judge through this client.
 
 Requests and replies are records (:mod:`physgen_nodes.conversions`) matched by ``request_id``; each
-step has a timeout and raises :class:`StepTimeout` naming the step when its reply does not come.
+step has a timeout and raises :class:`StepFailed` naming the step when its reply does not come
+(``timeout_<step>``), or when the cell refuses to judge (``outcome_<reason>``: e.g. a cell that was
+restarted mid-episode no longer holds the scene, ``outcome_not_the_current_scene``).
 """
 
 from __future__ import annotations
@@ -38,10 +40,14 @@ class Timeouts:
             in_range(name, value, 0.1, 86400.0)
 
 
-class StepTimeout(Exception):
-    def __init__(self, step: str):
-        super().__init__(f"no reply to the {step} step in time")
+class StepFailed(Exception):
+    """An episode step that failed: ``error`` is the episode's error code."""
+
+    def __init__(self, step: str, refused: str = ""):
+        super().__init__(f"the {step} step was refused: {refused}" if refused
+                         else f"no reply to the {step} step in time")
         self.step = step
+        self.error = f"{step}_{refused}" if refused else f"timeout_{step}"
 
 
 class Mailbox:
@@ -99,12 +105,12 @@ class EpisodeClient:
             self.node.get_logger().warning(f"frame rejected: {e}", throttle_duration_sec=5.0)
 
     def frame_after(self, stamp_ns: int):
-        """The first camera frame (RGB array) stamped at or after ``stamp_ns``; :class:`StepTimeout`
+        """The first camera frame (RGB array) stamped at or after ``stamp_ns``; :class:`StepFailed`
         ("frame") when none comes within the outcome timeout."""
         got = self.frames.after(stamp_ns, self.timeouts.outcome_s)
         if got is None:
             self.failed_steps += 1
-            raise StepTimeout("frame")
+            raise StepFailed("frame")
         return got[0]
 
     def _on_reply(self, topic: str, msg: String) -> None:
@@ -125,7 +131,7 @@ class EpisodeClient:
         if got is None:
             self.failed_steps += 1
             self.node.get_logger().warning(f"{payload['request_id']}: no {reply} within {timeout} s")
-            raise StepTimeout(step)
+            raise StepFailed(step)
         return got
 
     def reset(self, key: dict) -> dict:
@@ -138,8 +144,8 @@ class EpisodeClient:
 
     def act(self, key: dict, task, inst, text: str, joints_after_ns: int, frame: bool = False):
         """The answer ``text`` through the codec and the plan, executed by the executor and judged by
-        the cell: ``(parsed, plan, motions, outcome, image)``; ``outcome`` is None when the cell
-        refused; ``image`` is the camera frame of the settled scene when ``frame`` is asked (else None)."""
+        the cell: ``(parsed, plan, motions, outcome, image)``; ``image`` is the camera frame of the
+        settled scene when ``frame`` is asked (else None). :class:`StepFailed` when the cell refuses."""
         parsed, plan = decide(task, inst, text)
         motions: list[dict] = []
         if plan.commands:
@@ -149,10 +155,12 @@ class EpisodeClient:
                 "executor/result", "execution", self.timeouts.execution_s)
             motions = list(result.get("motions", []))
         out = self.ask("cell/judge", {**key, "raw": parsed.text}, "cell/outcome", "outcome", self.timeouts.outcome_s)
-        outcome = Outcome(**{k: out[k] for k in Outcome.__dataclass_fields__}) if out.get("ok") else None
-        if outcome is None:
+        if not out.get("ok"):
+            self.failed_steps += 1
             self.node.get_logger().warning(f"{key['request_id']}: the cell refused to judge: {out.get('reason')}")
-        image = self.frame_after(int(out["frame_after_ns"])) if frame and outcome is not None else None
+            raise StepFailed("outcome", str(out.get("reason") or "refused"))
+        outcome = Outcome(**{k: out[k] for k in Outcome.__dataclass_fields__})
+        image = self.frame_after(int(out["frame_after_ns"])) if frame else None
         return parsed, plan, motions, outcome, image
 
     def wait_ready(self, extra=lambda: True) -> list[str]:

@@ -6,7 +6,8 @@ through the codec and the task's plan (:func:`physgen.evaluation.episode.decide`
 ``executor/command`` -> ``executor/result`` (the arm moved), ``cell/judge`` -> ``cell/outcome`` (the
 physics decided). The record is :func:`physgen.evaluation.episode.assemble`'d as in-process, so for
 a deterministic policy both runs give the same records. A step that times out ends that episode as
-failed with reason ``timeout_<step>``; the run goes on.
+failed with reason ``timeout_<step>``, a refused judgement with ``outcome_<the cell's reason>``; the
+run goes on.
 
 Each record is appended to ``out_dir/episodes.jsonl`` as it completes (flushed and synced) and
 published on ``evaluation/episode``; started again after a stop, the node skips the episodes the file
@@ -40,7 +41,7 @@ from physgen.preflight import writable_dir
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import SPLITS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
-from physgen_nodes.episode_client import EpisodeClient, StepTimeout, Timeouts
+from physgen_nodes.episode_client import EpisodeClient, StepFailed, Timeouts
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import run_node
 
@@ -169,10 +170,8 @@ class EvaluationNode(Node):
                 identity = {"model": without_names(answer["model"]),
                             "fingerprint": fingerprint(answer["model"], ep.get("cell") or {}, ep.get("physics") or {})}
             parsed, plan, motions, outcome, _ = self.client.act(key, task, inst, raw, ep["frame_after_ns"])
-        except StepTimeout as e:
-            return {**failed(task, inst, f"timeout_{e.step}", policy, raw, latency).to_dict(), **identity}
-        if outcome is None:
-            return {**failed(task, inst, "outcome_refused", policy, raw, latency).to_dict(), **identity}
+        except StepFailed as e:
+            return {**failed(task, inst, e.error, policy, raw, latency).to_dict(), **identity}
         return {**assemble(task, inst, parsed, plan, motions, outcome, policy, latency).to_dict(), **identity}
 
 

@@ -229,6 +229,22 @@ class GraphHardware:
         return "" if report.get("ok") else str(report.get("reason") or "motion_failed")
 
 
+def topic_remaps(*arg_lists: list[str]) -> list[str]:
+    """The topic remaps (``-r``/``--remap``) among the ROS arguments of ``arg_lists``, without the rules
+    that rename or move a node (``__node``, ``__name``, ``__ns``), as ROS arguments."""
+    rules = []
+    for args in arg_lists:
+        inside, it = False, iter(args)
+        for a in it:
+            if a in ("--ros-args", "--"):
+                inside = a == "--ros-args"
+            elif inside and a in ("-r", "--remap"):
+                rule = next(it, "")
+                if rule.split(":=")[0].rsplit(":", 1)[-1] not in ("__node", "__name", "__ns"):
+                    rules += ["-r", rule]
+    return ["--ros-args", *rules] if rules else []
+
+
 class ExecutorNode(Node):
     def __init__(self, **kwargs):
         super().__init__("executor", **kwargs)
@@ -248,8 +264,12 @@ class ExecutorNode(Node):
         self.gripper_preview_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic + "_preview", 10)
         sys.setswitchinterval(SWITCH_S)  # a waiting safety callback gets the interpreter sooner
         # The e-stop gets a node and a thread of its own: no other callback (joint states at the arm's
-        # rate, camera info, commands) ever queues in front of it.
-        self._estop_node = Node(f"{self.get_name()}_estop", namespace=self.get_namespace(), context=self.context)
+        # rate, camera info, commands) ever queues in front of it. Its name is this node's + "_estop":
+        # launch's name= is `-r __node:=NAME`, which would rename every node of the process, so the
+        # e-stop node takes the process's topic remaps (estop:=/robot/estop) but no other global argument.
+        self._estop_node = Node(f"{self.get_name()}_estop", namespace=self.get_namespace(), context=self.context,
+                                cli_args=topic_remaps(sys.argv, kwargs.get("cli_args") or []),
+                                use_global_arguments=False)
         self._estop_node.create_subscription(Bool, "estop", self._on_estop, ESTOP_QOS)
         self._estop_spin = SingleThreadedExecutor(context=self.context)
         self._estop_spin.add_node(self._estop_node)
@@ -261,6 +281,10 @@ class ExecutorNode(Node):
         self.create_subscription(String, "cell/motion", self._on_motion, 50, callback_group=group)
         self.create_subscription(String, "executor/command", self._on_command, 10, callback_group=group)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="executor")
+        gripper = self.gripper_pub.topic_name if self.gripper is None else f"the {cfg.gripper.action} action"
+        self.get_logger().info(f"armed: trajectories go to {self.arm_pub.topic_name} and {gripper}" if cfg.armed else
+                               f"not armed (a dry run): trajectories go only to {self.arm_preview_pub.topic_name} "
+                               f"and {self.gripper_preview_pub.topic_name}")
 
     def _on_joints(self, msg: JointState) -> None:
         if len(msg.name) == len(msg.position):

@@ -25,7 +25,7 @@ from physgen.config import in_range, one_of, require
 from physgen.tasks import load_task
 from physgen.training.grpo_config import GRPORunConfig
 from physgen.training.rewards import RewardError, RewardJob, RewardResult
-from physgen_nodes.episode_client import EpisodeClient, StepTimeout, Timeouts
+from physgen_nodes.episode_client import EpisodeClient, StepFailed, Timeouts
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import run_node
 from physgen_nodes.trainer import TrainerNode
@@ -88,12 +88,10 @@ class GraphRewards:
             try:
                 ep = client.reset(key)
                 parsed, _, _, outcome, image = client.act(key, task, inst, job.text, ep["frame_after_ns"], job.frame)
-            except StepTimeout as e:
+            except StepFailed as e:
                 client.node.get_logger().warning(f"{job.task} seed {job.seed}: {e} (try {attempt + 1})")
                 continue
-            if outcome is not None:
-                return RewardResult(outcome.reward, outcome.success, parsed.reason, time.perf_counter() - t0, i,
-                                    image)
+            return RewardResult(outcome.reward, outcome.success, parsed.reason, time.perf_counter() - t0, i, image)
         raise RewardError(f"no outcome for {job} on the graph after {self.tries} tries")
 
 

@@ -1,9 +1,11 @@
 """The recorder node: records chosen topics to a rosbag2 bag (MCAP storage, raw CDR).
 
-Parameters (:class:`RecorderConfig`): ``output`` (the bag directory; must not exist, its parent must
-be writable; with ``existing: next`` an existing one is repaired if its writer died and the recording
-goes on in ``OUTPUT.part2``, ``.part3``, ...: a respawned recorder), ``topics`` (names, resolved like
-any topic of this node; each topic's type comes from the graph once it has a publisher),
+Parameters (:class:`RecorderConfig`): ``output`` (the bag directory; its parent must be writable),
+``existing`` (what to do when ``output`` exists: ``next``, the default, repairs it if its writer died
+and records on in the next free ``OUTPUT.part2``, ``.part3``, ..., logged at start as a warning
+naming the part: a respawned recorder, a resumed run; ``refuse`` fails at start), ``topics``
+(names, resolved like any topic of this node; each topic's type comes from the graph once it has a
+publisher),
 ``max_bytes`` (0: unlimited; recording stops cleanly when the bag reaches it), ``flush_every``
 (messages per MCAP chunk; a chunk is on disk once flushed, so a SIGKILL loses at most
 ``flush_every`` messages and :func:`physgen.recording.bag.repair` recovers the rest),
@@ -12,26 +14,32 @@ any topic of this node; each topic's type comes from the graph once it has a pub
 Once a second it publishes ``recorder/status``, a ``recorder_status`` record::
 
     {"schema": "recorder_status", "version": 1, "output": str, "state": "waiting"|"recording"|"stopped",
-     "reason": str, "bytes": int, "received": int, "written": int, "dropped": int,
+     "reason": str, "bytes": int, "received": int, "written": int, "dropped": int, "lost": int,
      "waiting_for": [topic, ...],
-     "topics": {topic: {"type": str, "received": int, "written": int, "dropped": int}}}
+     "topics": {topic: {"type": str, "received": int, "written": int, "dropped": int, "lost": int}}}
 
 ``dropped`` is received - written: messages that reached the node but not the bag (a write error, or
-recording stopped). A bad ``output`` fails at start with a ConfigError naming it. Recording stops, and
-the bag is closed readable, once its disk has less than ``RESERVE_BYTES`` free (room to finish the
-bag); a write error at run time (a disk filled faster by another writer) stops it too, and the bag's
-flushed chunks are then recovered with ``physgen bag repair`` once there is room again.
+recording stopped). ``lost`` counts the messages DDS reports lost before they reached the node (the
+subscription's message-lost event: a publisher's history overrun, a best-effort sample that never
+came); each loss is logged, and the counts go into the bag's ``metadata.yaml`` (``custom_data``
+``physgen.recorder``), so a bag says what it misses. A bad ``output`` fails at start with a
+ConfigError naming it. Recording stops, and the bag is closed readable, once its disk has less than
+``RESERVE_BYTES`` free (room to finish the bag); a write error at run time (a disk filled faster by
+another writer) stops it too, and the bag's flushed chunks are then recovered with ``physgen bag
+repair`` once there is room again.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import json
 import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -54,7 +62,7 @@ class RecorderConfig:
     max_bytes: int = 0
     flush_every: int = 100
     queue_depth: int = 100
-    existing: str = "refuse"  # output exists: refuse, or next (repair a dead writer's bag, record to OUTPUT.partN)
+    existing: str = "next"  # output exists: next (repair a dead writer's bag, record to OUTPUT.partN), or refuse
 
     def __post_init__(self) -> None:
         one_of("existing", self.existing, ("refuse", "next"))
@@ -77,12 +85,16 @@ class RecorderNode(Node):
         super().__init__("recorder", **kwargs)
         self.config = declare_config(self, RecorderConfig)
         self._lock = threading.Lock()
-        self.bag = self._open(self._output(Path(self.config.output).expanduser()))
+        given = Path(self.config.output).expanduser()
+        self.bag = self._open(self._output(given))
+        if self.bag.path != given:
+            self.get_logger().warning(f"{given} exists: recording on in {self.bag.path}")
         self.state, self.reason = "waiting", ""
         self.waiting = {self.resolve_topic_name(t): t for t in self.config.topics}  # resolved -> as given
         self.types: dict[str, str] = {}
         self.received: dict[str, int] = {}
         self.written: dict[str, int] = {}
+        self.lost: dict[str, int] = {}
         self._subs = []
         self.status_pub = self.create_publisher(String, "recorder/status", 10)
         self.discovery_timer = self.create_timer(0.1, self._discover)
@@ -148,9 +160,10 @@ class RecorderNode(Node):
                 return
             del self.waiting[topic]
             self.types[topic] = msgtype
-            self.received[topic] = self.written[topic] = 0
+            self.received[topic] = self.written[topic] = self.lost[topic] = 0
+        events = SubscriptionEventCallbacks(message_lost=functools.partial(self._on_lost, topic))
         self._subs.append(self.create_subscription(cls, topic, functools.partial(self._on_message, topic),
-                                                   self._qos(topic), raw=True))
+                                                   self._qos(topic), raw=True, event_callbacks=events))
         if self.state == "waiting":
             self.state = "recording"
         self.get_logger().info(f"recording {topic} ({msgtype})")
@@ -173,6 +186,13 @@ class RecorderNode(Node):
             elif (free := shutil.disk_usage(self.bag.path).free) < RESERVE_BYTES:
                 self._stop(f"disk nearly full: {free / 2**20:.1f} MiB free, kept to close the bag")
 
+    def _on_lost(self, topic: str, info) -> None:
+        with self._lock:
+            self.lost[topic] += info.total_count_change
+            total = self.lost[topic]
+        self.get_logger().warning(f"{topic}: {info.total_count_change} message(s) lost before they reached the "
+                                  f"recorder ({total} so far)")
+
     def _stop(self, reason: str) -> None:
         """Stop recording and close the bag (called with the lock held)."""
         if self.state == "stopped":
@@ -181,6 +201,7 @@ class RecorderNode(Node):
         log = self.get_logger().warning if reason.startswith(("write failed", "disk")) else self.get_logger().info
         log(f"recording stopped: {reason}")
         try:
+            self.bag.custom_data("physgen.recorder", json.dumps(self._counts(), sort_keys=True))
             self.bag.close()
         except OSError as e:
             self.bag.abort()
@@ -188,17 +209,18 @@ class RecorderNode(Node):
                                     "is on disk: recover it with physgen.recording.bag.repair")
 
     # -- status ----------------------------------------------------------------------------------
+    def _counts(self) -> dict:
+        """Per topic: type, received, written, dropped, lost (called with the lock held)."""
+        return {t: {"type": self.types[t], "received": self.received[t], "written": self.written[t],
+                    "dropped": self.received[t] - self.written[t], "lost": self.lost[t]} for t in self.types}
+
     def status(self) -> dict:
         with self._lock:
-            topics = {t: {"type": self.types[t], "received": self.received[t], "written": self.written[t],
-                          "dropped": self.received[t] - self.written[t]} for t in self.types}
+            topics = self._counts()
             bytes_written = self.bag.bytes_written
+        totals = {k: sum(v[k] for v in topics.values()) for k in ("received", "written", "dropped", "lost")}
         return {"output": str(self.bag.path), "state": self.state, "reason": self.reason,
-                "bytes": bytes_written,
-                "received": sum(v["received"] for v in topics.values()),
-                "written": sum(v["written"] for v in topics.values()),
-                "dropped": sum(v["dropped"] for v in topics.values()),
-                "waiting_for": sorted(self.waiting), "topics": topics}
+                "bytes": bytes_written, **totals, "waiting_for": sorted(self.waiting), "topics": topics}
 
     def publish_status(self) -> None:
         self.status_pub.publish(record_msg("recorder_status", self.status()))

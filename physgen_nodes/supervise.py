@@ -3,8 +3,9 @@ launch`` starts them), each restarted when it dies (launch's ``respawn``), the r
 graph's ending node (its exit status) or Ctrl-C.
 
 A node killed mid-episode costs that episode (the evaluation node records it as failed, with the
-step that timed out) and comes back; the evaluation goes on and counts every episode once. A node
-that exits with status 2 within :data:`START_S` of starting had a bad parameter: the run stops.
+step that timed out) and comes back; the evaluation goes on and counts every episode once. A killed
+evaluation node comes back too and resumes from its log. When a node's exit ends the run, or
+restarts the node, is :mod:`physgen_nodes.exits`' rule, which the launch files share.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from typing import Any
 
 import yaml
 
+from physgen_nodes.exits import RESPAWN_DELAY_S, Exits
 from physgen_nodes.params import nest
-
-START_S = 5.0  # a node exiting with status 2 this soon after starting: a bad parameter, not a crash
-RESPAWN_DELAY_S = 1.0
 
 
 def node_command(module: str, params_file: Path, remaps: Sequence[str]) -> list[str]:
@@ -34,8 +33,8 @@ def node_command(module: str, params_file: Path, remaps: Sequence[str]) -> list[
 
 
 class Supervisor:
-    """Start ``nodes`` (name -> (module, parameters)) in order, each in its own process; restart any
-    that dies except ``ending``, whose exit ends the run."""
+    """Start ``nodes`` (name -> (module, parameters)) in order, each in its own process; on each exit
+    restart the node or end the run, as :class:`~physgen_nodes.exits.Exits` says."""
 
     def __init__(self, nodes: Mapping[str, tuple[str, Mapping[str, Any]]], ending: str | None,
                  remaps: Sequence[str] = ()):
@@ -45,15 +44,13 @@ class Supervisor:
             path = self.dir / f"{name}.yaml"
             path.write_text(yaml.safe_dump({name: {"ros__parameters": nest(dict(params))}}))
             self.commands[name] = node_command(module, path, remaps)
-        self.ending = ending
+        self.exits = Exits(ending)
         self.procs: dict[str, subprocess.Popen] = {}
-        self.started: dict[str, float] = {}
-        self.restarts = dict.fromkeys(nodes, 0)
         self.stopping = threading.Event()
 
     def _start(self, name: str) -> None:
         self.procs[name] = subprocess.Popen(self.commands[name])
-        self.started[name] = time.monotonic()
+        self.exits.started(name)
 
     def stop(self) -> None:
         """Ask every node to stop (thread- and signal-safe)."""
@@ -68,14 +65,10 @@ class Supervisor:
                     code = proc.poll()
                     if code is None:
                         continue
-                    if name == self.ending:
-                        return code
-                    if code == 2 and time.monotonic() - self.started[name] < START_S:
-                        print(f"bringup: {name} stopped at start (a bad parameter, above)", file=sys.stderr)
-                        return 2
-                    self.restarts[name] += 1
-                    print(f"bringup: {name} exited with status {code}; restarting it ({self.restarts[name]})",
-                          file=sys.stderr, flush=True)
+                    verdict = self.exits.exited(name, code)
+                    print(f"bringup: {verdict.message}", file=sys.stderr, flush=True)
+                    if verdict.action == "end":
+                        return verdict.status
                     time.sleep(RESPAWN_DELAY_S)
                     self._start(name)
                 time.sleep(0.1)

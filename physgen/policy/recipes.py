@@ -143,6 +143,16 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     return recipe
 
 
+def check_model(text: str) -> None:
+    """A ConfigError naming ``model`` unless ``text`` is a saved model directory or a recipe (a name or
+    a file): the check a job makes at start, before any work (what the recipe needs is found at load)."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        require(is_model_dir(path), "model", text, "a saved model directory (with config.json) or a recipe")
+    else:
+        load_recipe(text)
+
+
 def build_model(recipe: Recipe, out_dir: str | Path, seed: int | None = None,
                 extra_texts: Sequence[str] = ()) -> Path:
     """Build tiny ``recipe`` into ``out_dir`` (random weights from ``seed``, default the recipe's) and

@@ -130,6 +130,10 @@ class BagWriter:
         if self._unflushed >= self.flush_every:
             self.flush()
 
+    def custom_data(self, key: str, value: str) -> None:
+        """A ``key: value`` pair for ``metadata.yaml``'s ``custom_data`` (written at :meth:`close`)."""
+        self._require_open().set_custom_data(key, value)
+
     def flush(self) -> None:
         """Close the open chunk and hand it to the OS: it survives a SIGKILL from here on."""
         w = self._require_open()
@@ -164,7 +168,8 @@ def read_bag(path: Path | str, topics: list[str] | None = None) -> Iterator[tupl
 
 def bag_info(path: Path | str) -> dict[str, Any]:
     """``metadata.yaml``'s content that matters: ``{"message_count", "topics": {name: {"type",
-    "count"}}, "files", "storage"}``."""
+    "count"}}, "files", "storage", "custom_data"}`` (``custom_data``: ``{}`` if the bag has none;
+    physgen's recorder puts its per-topic counts, lost messages included, under ``physgen.recorder``)."""
     import yaml
 
     meta = yaml.safe_load((Path(path) / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
@@ -174,6 +179,7 @@ def bag_info(path: Path | str) -> dict[str, Any]:
         "files": list(meta["relative_file_paths"]),
         "topics": {t["topic_metadata"]["name"]: {"type": t["topic_metadata"]["type"], "count": t["message_count"]}
                    for t in meta["topics_with_message_count"]},
+        "custom_data": dict(meta.get("custom_data") or {}),
     }
 
 

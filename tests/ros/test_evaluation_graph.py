@@ -113,3 +113,41 @@ def test_a_stopped_run_resumes_without_running_or_counting_an_episode_twice(ros_
     assert [comparable(json.loads(ln)) for ln in log.read_text().splitlines()] == whole
     report = json.loads((tmp_path / "report.json").read_text())
     assert [(r["episodes"], r["successes"]) for r in report["results"]] == [(3, 3)]
+
+
+def test_a_cell_without_the_episodes_scene_refuses_to_judge_and_the_step_names_why(ros_context):
+    """A cell restarted mid-episode no longer holds the scene: its refusal fails the episode as
+    ``outcome_not_the_current_scene`` (not a timeout, not a silent outcome)."""
+    import threading
+
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from physgen.tasks import load_task
+    from physgen_nodes.cell_node import CellNode
+    from physgen_nodes.episode_client import EpisodeClient, StepFailed, Timeouts
+
+    cell = CellNode(context=ros_context, parameter_overrides=[Parameter("rate_hz", value=5.0)])
+    probe = Node("judge_probe", context=ros_context)
+    client = EpisodeClient(probe, Timeouts(outcome_s=30.0), with_vlm=False)
+    task = load_task("stability")
+    inst = task.sample(0, "train")  # never reset into the cell
+    got: list = []
+
+    def act() -> None:
+        try:
+            client.act({"request_id": "r0", "task": "stability", "seed": 0, "split": "train"}, task, inst, "yes", 0)
+        except StepFailed as e:
+            got.append(e.error)
+
+    ex = executor(ros_context, cell, probe)
+    try:
+        assert spin_until(ex, lambda: not {"cell/judge", "/cell/outcome"} & set(client.missing()), timeout=30)
+        thread = threading.Thread(target=act)
+        thread.start()
+        assert spin_until(ex, lambda: not thread.is_alive(), timeout=60)
+    finally:
+        ex.shutdown()
+        cell.destroy_node()
+        probe.destroy_node()
+    assert got == ["outcome_not_the_current_scene"] and cell.counts["rejected_judge"] == 1

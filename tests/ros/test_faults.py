@@ -1,7 +1,8 @@
 """Fault tolerance of the evaluation graph (`physgen bringup evaluation --supervise`: every node in a
 process of its own, restarted when it dies): a node SIGKILLed mid-episode costs that episode, which
 is recorded as failed with the step that timed out; the node comes back, the run goes on to exit 0,
-no episode is lost or counted twice, and the bags stay readable."""
+no episode is lost or counted twice, and the bags stay readable. A killed evaluation node comes back
+and resumes from its log."""
 
 from __future__ import annotations
 
@@ -90,6 +91,18 @@ def test_a_node_killed_mid_episode_costs_that_episode_and_comes_back(ros_context
     failed = [r for r in records if r.get("error")]
     assert failed and failed[0]["error"] == reason and not failed[0]["success"]
     assert records[-1]["success"] and not records[-1].get("error")  # it came back: the last episode ran
+    assert bag_info(tmp_path / "bag")["topics"]["/evaluation/episode"]["count"] == len(records)
+
+
+@pytest.mark.slow
+def test_a_killed_evaluation_node_comes_back_and_resumes_every_episode_once(ros_context, tmp_path):
+    from physgen.recording.bag import bag_info
+
+    tasks = "shift,stability"
+    records, err = run_and_kill(ros_context, tmp_path, tasks, "evaluation_node", "evaluation/episode")
+    assert "the evaluation node was killed by signal 9; restarting it" in err, err[-3000:]
+    _every_episode_once(records, tasks)
+    assert all(r["success"] and not r.get("error") for r in records)  # the killed node's episode ran again, whole
     assert bag_info(tmp_path / "bag")["topics"]["/evaluation/episode"]["count"] == len(records)
 
 

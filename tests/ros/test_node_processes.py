@@ -113,3 +113,52 @@ def test_eval_via_ros_gives_the_in_process_records(ros_context, tmp_path):
     assert run(tmp_path / "ros", "--via", "ros") == over_ros  # resumed: nothing run or written again
     matrix = json.loads((tmp_path / "ros" / "matrix.json").read_text())
     assert matrix["rows"] == ["expert", "guess"] and len(matrix["cells"]) == 4
+
+
+def test_a_named_executor_process_has_unique_node_names_and_its_estop_keeps_the_topic_remaps(ros_context):
+    """launch's name= is `-r __node:=NAME`, which renames every node of a process: the e-stop node
+    must still get a name of its own (else `ros2 param get /executor ...` may ask the wrong node)."""
+    import time
+
+    from rclpy.node import Node
+
+    proc = subprocess.Popen([sys.executable, "-m", "physgen.cli", "node", "executor_node", "--ros-args",
+                             "-r", "__node:=arm_exec", "-r", "estop:=/robot/estop"],
+                            env=process_env(ros_context.get_domain_id()), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    probe = Node("names_probe", context=ros_context)
+    ex = executor(ros_context, probe)
+
+    def names() -> list[str]:
+        return sorted(n for n, _ in probe.get_node_names_and_namespaces() if n != "names_probe")
+
+    try:
+        assert spin_until(ex, lambda: len(names()) >= 2 and probe.count_subscribers("/robot/estop") > 0
+                          or proc.poll() is not None, timeout=60)
+        time.sleep(0.5)
+        ex.spin_once(timeout_sec=0.1)
+        assert names() == ["arm_exec", "arm_exec_estop"]
+        assert probe.count_subscribers("/robot/estop") == 1 and probe.count_subscribers("/estop") == 0
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        err = interrupt(proc)
+    assert proc.returncode == 0, err
+    assert "not armed" not in err and "armed: trajectories go to" in err  # it says at start where its moves go
+
+
+def test_a_trainer_without_its_model_exits_2_at_start(ros_context, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "node", "sft_node", "--ros-args",
+                           "-p", "task:=shift", "-p", f"model:={tmp_path / 'nope'}", "-p", f"out:={tmp_path / 'out'}"],
+                          env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "model=" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()  # no work before the check
+
+
+def test_supervised_bringup_stops_when_a_node_fails_at_start_and_says_it_once(ros_context, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--supervise", "--policy",
+                           "vlm", "--tasks", "shift", "--episodes", "1", "--out-dir", str(tmp_path)],
+                          env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.count("VLMNode: config model=''") == 1  # started once, never again
+    assert "the vlm node failed at start (exit status 2, its error above); not restarted" in proc.stderr
