@@ -19,10 +19,12 @@ Once a second it publishes ``recorder/status``, a ``recorder_status`` record::
      "topics": {topic: {"type": str, "received": int, "written": int, "dropped": int, "lost": int}}}
 
 ``dropped`` is received - written: messages that reached the node but not the bag (a write error, or
-recording stopped). ``lost`` counts the messages DDS reports lost before they reached the node (the
-subscription's message-lost event: a publisher's history overrun, a best-effort sample that never
-came); each loss is logged, and the counts go into the bag's ``metadata.yaml`` (``custom_data``
-``physgen.recorder``), so a bag says what it misses. A bad ``output`` fails at start with a
+recording stopped). ``lost`` counts the messages that never reached the node: gaps in each
+publisher's publication sequence numbers after its first message recorded (a reliable publisher
+whose history was overrun before the recorder took its messages, a best-effort sample that never
+came; a middleware that reports no sequence numbers counts none). Each loss is logged, and the
+counts go into the bag's ``metadata.yaml`` (``custom_data`` ``physgen.recorder``), so a bag says
+what it misses. A bad ``output`` fails at start with a
 ConfigError naming it. Recording stops, and the bag is closed readable, once its disk has less than
 ``RESERVE_BYTES`` free (room to finish the bag); a write error at run time (a disk filled faster by
 another writer) stops it too, and the bag's flushed chunks are then recovered with ``physgen bag
@@ -39,7 +41,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -95,6 +96,7 @@ class RecorderNode(Node):
         self.received: dict[str, int] = {}
         self.written: dict[str, int] = {}
         self.lost: dict[str, int] = {}
+        self._last_seq: dict[tuple[str, bytes], int] = {}  # (topic, publisher gid): its last publication number
         self._subs = []
         self.status_pub = self.create_publisher(String, "recorder/status", 10)
         self.discovery_timer = self.create_timer(0.1, self._discover)
@@ -161,18 +163,18 @@ class RecorderNode(Node):
             del self.waiting[topic]
             self.types[topic] = msgtype
             self.received[topic] = self.written[topic] = self.lost[topic] = 0
-        events = SubscriptionEventCallbacks(message_lost=functools.partial(self._on_lost, topic))
         self._subs.append(self.create_subscription(cls, topic, functools.partial(self._on_message, topic),
-                                                   self._qos(topic), raw=True, event_callbacks=events))
+                                                   self._qos(topic), raw=True))
         if self.state == "waiting":
             self.state = "recording"
         self.get_logger().info(f"recording {topic} ({msgtype})")
 
     # -- recording -------------------------------------------------------------------------------
-    def _on_message(self, topic: str, raw: bytes) -> None:
+    def _on_message(self, topic: str, raw: bytes, info: dict) -> None:
         stamp = self.get_clock().now().nanoseconds
         with self._lock:
             self.received[topic] += 1
+            self._count_gap(topic, info)
             if self.state == "stopped":
                 return
             try:
@@ -186,12 +188,18 @@ class RecorderNode(Node):
             elif (free := shutil.disk_usage(self.bag.path).free) < RESERVE_BYTES:
                 self._stop(f"disk nearly full: {free / 2**20:.1f} MiB free, kept to close the bag")
 
-    def _on_lost(self, topic: str, info) -> None:
-        with self._lock:
-            self.lost[topic] += info.total_count_change
-            total = self.lost[topic]
-        self.get_logger().warning(f"{topic}: {info.total_count_change} message(s) lost before they reached the "
-                                  f"recorder ({total} so far)")
+    def _count_gap(self, topic: str, info: dict) -> None:
+        """Messages of this message's publisher that never came, since its previous one (lock held)."""
+        seq, gid = info.get("publication_sequence_number"), info.get("publisher_gid") or {}
+        if seq is None or "data" not in gid:
+            return
+        key = (topic, bytes(gid["data"]))
+        last = self._last_seq.get(key)
+        self._last_seq[key] = max(seq, last or 0)
+        if last is not None and seq > last + 1:
+            self.lost[topic] += seq - last - 1
+            self.get_logger().warning(f"{topic}: {seq - last - 1} message(s) lost before they reached the recorder "
+                                      f"({self.lost[topic]} so far)")
 
     def _stop(self, reason: str) -> None:
         """Stop recording and close the bag (called with the lock held)."""
