@@ -55,6 +55,8 @@ record for a cell node).
    every message before they go), stops the recorder with SIGINT (it closes the bag) and reads the bag back
    (bag_info: metadata counts; read_bag: every message counted and its header stamp matched against the
    published ones, which names any publication missing; the first image compared with the published frame).
+   "reported" is the recorder's own count of lost messages (gaps in each publisher's publication numbers),
+   which should equal "lost" (published - received).
 
 Progress goes to stderr, the tables to stdout; node logs to a temporary directory (their tail is printed if a
 node fails). Seeds are explicit (--seed).
@@ -854,6 +856,7 @@ def bench_recording(bench: Bench, nodes: Nodes, budget: Budget, seed: int, rate_
     back = read_back(bag, frame) if (bag / "metadata.yaml").exists() else None
     topics = {t: {**status["topics"].get(resolved[t], {}), "published": pub["published"][t]} for t in RECORDED}
     for t, v in topics.items():
+        v["reported_lost"] = v.get("lost", 0)  # the recorder's own count (gaps in publication numbers)
         v["lost"] = v["published"] - v.get("received", 0)
         v["in_bag_metadata"] = None if back is None else back["metadata_counts"].get(resolved[t])
         v["in_bag_read"] = None if back is None else back["read_counts"].get(resolved[t])
@@ -951,11 +954,13 @@ def report_recording(r: dict) -> list[str]:
     lines = [f"3. Recording: recorder node, {w}x{h} rgb8 camera/image_raw + joint_states published here at "
              f"{p['target_hz']:g} Hz for {p['duration_s']:.1f} s",
              f"   {'topic':<20}{'published':>10}{'received':>10}{'written':>9}{'dropped':>9}{'lost':>6}"
-             f"{'bag (meta)':>12}{'bag (read)':>12}"]
+             f"{'reported':>10}{'bag (meta)':>12}{'bag (read)':>12}"]
     for t, v in r["topics"].items():
         lines.append(f"   {'/' + t:<20}{v['published']:>10}{v.get('received', 0):>10}{v.get('written', 0):>9}"
-                     f"{v.get('dropped', 0):>9}{v['lost']:>6}{v['in_bag_metadata']!s:>12}{v['in_bag_read']!s:>12}")
-    lines.append("   dropped = received - written (recorder); lost = published - received (transport)")
+                     f"{v.get('dropped', 0):>9}{v['lost']:>6}{v['reported_lost']:>10}{v['in_bag_metadata']!s:>12}"
+                     f"{v['in_bag_read']!s:>12}")
+    lines.append("   dropped = received - written (recorder); lost = published - received (transport); reported = "
+                 "the recorder's own lost count (gaps in publication numbers)")
     for t, v in r["topics"].items():
         if v["missing_from_bag"]:
             lines.append(f"   /{t}: the bag lacks publications {v['missing_from_bag'][:12]} (0-based, of "

@@ -43,7 +43,7 @@ from physgen.tasks.base import SPLITS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
 from physgen_nodes.episode_client import EpisodeClient, StepFailed, Timeouts
 from physgen_nodes.params import declare_config
-from physgen_nodes.runner import run_node
+from physgen_nodes.runner import run_node, wait_acked
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,8 @@ class EvaluationNode(Node):
         self.get_logger().info("\n" + table(summarize(self.records)))
         self.summary_pub.publish(record_msg("evaluation_summary", {"out_dir": str(self.out),
                                                                    "results": report["results"]}))
-        if self.config.wait_for_recorder:  # let the summary reach the bag before the graph stops
+        wait_acked(self.episode_pub, self.summary_pub)  # every subscriber has them before the node may exit
+        if self.config.wait_for_recorder:  # and the recorder has written the summary into the bag
             end = time.monotonic() + 5.0
             while time.monotonic() < end and self._recorded(self.summary_pub.topic_name) < 1:
                 time.sleep(0.05)

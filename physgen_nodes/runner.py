@@ -13,6 +13,7 @@ median at p90 and record every message."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -24,6 +25,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from physgen.config import ConfigError
+
+EXIT_GRACE_S = 10.0  # from the end of run_node to the process's end, at most (see exit_guard)
 
 
 def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None) -> None:
@@ -52,9 +55,28 @@ def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    code = getattr(node, "exit_code", None)
+    code = getattr(node, "exit_code", None) or 0
+    exit_guard(code)
     if code:
         raise SystemExit(code)
+
+
+def exit_guard(code: int, grace_s: float = EXIT_GRACE_S) -> threading.Thread:
+    """End the process with ``code`` if it is still alive ``grace_s`` seconds from now. The node is
+    done and destroyed by then; what could still hold the process is not its work: a library's
+    non-daemon thread (a trainer's data loader, a thread pool), which Python waits for at exit, or
+    an exit handler that hangs. Such a process once finished its job, wrote its model and then spun
+    at 100% CPU until killed; with this guard a node process always ends."""
+    def guard() -> None:
+        time.sleep(grace_s)
+        others = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread())
+        print(f"the node is done but its process is still running after {grace_s:g} s (threads: {others}); "
+              f"exiting with status {code}", file=sys.stderr, flush=True)
+        os._exit(code)
+
+    thread = threading.Thread(target=guard, name="exit-guard", daemon=True)
+    thread.start()
+    return thread
 
 
 def publish_matched(publisher, msg, wait: float = 2.0) -> bool:
@@ -70,3 +92,16 @@ def publish_matched(publisher, msg, wait: float = 2.0) -> bool:
     matched = publisher.get_subscription_count() > 0
     publisher.publish(msg)
     return matched
+
+
+def wait_acked(*publishers, timeout_s: float = 5.0) -> bool:
+    """Wait up to ``timeout_s`` until every matched subscriber has acknowledged what ``publishers``
+    (reliable) sent: a node that publishes its last records and exits at once can otherwise take
+    them down with it, for any subscriber. Whether all were acknowledged."""
+    from rclpy.duration import Duration
+
+    end = time.monotonic() + timeout_s
+    try:
+        return all(p.wait_for_all_acked(Duration(seconds=max(0.0, end - time.monotonic()))) for p in publishers)
+    except RuntimeError:  # rclpy's RCLError, InvalidHandle: the context went down (Ctrl-C)
+        return False

@@ -18,6 +18,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from physgen_nodes.conversions import record_msg
+from physgen_nodes.runner import wait_acked
 
 
 def progress_callback(node: TrainerNode):
@@ -85,6 +86,7 @@ class TrainerNode(Node):
             self.exit_code = 1
             self.publish("training/done", {"ok": False, "model": "", "error": repr(e)})
         finally:
+            wait_acked(*self._pubs.values())  # training/done reaches every subscriber before the node exits
             self.done.set()
             if self.exit_when_done and not self.stop.is_set():
                 self.context.try_shutdown()

@@ -1,12 +1,34 @@
 """What the launch_testing tests share: skipping where ROS 2 launch or a built and sourced physgen is
-missing, and listening on the launched graph until a node has published or exited."""
+missing, a DDS domain and a work directory of the test's own, and listening on the launched graph
+until a node has published or exited."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import random
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
+
+DRAIN_S = 2.0  # after the node exited: messages already on their way still arrive
+
+
+def domain(salt: int) -> int:
+    """A ROS domain for this test process: 1..101, the range ROS 2 documents as safe on Linux (0 is
+    everyone's default)."""
+    return random.Random(os.getpid() * 31 + salt).randint(1, 101)
+
+
+def work_dir(prefix: str) -> Path:
+    """A temporary directory, removed when the test process exits."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def require_ros2_launch(*extra: str) -> None:
@@ -33,8 +55,9 @@ def exited(proc_info, name: str) -> bool:
 
 
 def listen(proc_info, domain: int, topics: list[str], until: str, node: str, timeout: float) -> dict[str, list]:
-    """JSON records on ``topics`` (std_msgs/String) until one arrives on ``until``, process ``node``
-    exits, or ``timeout`` seconds pass."""
+    """JSON records on ``topics`` (std_msgs/String) until one arrives on ``until``, or ``timeout``
+    seconds pass; once process ``node`` has exited, for :data:`DRAIN_S` more at most (what it
+    published before it exited is still taken)."""
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -51,7 +74,9 @@ def listen(proc_info, domain: int, topics: list[str], until: str, node: str, tim
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(probe)
         end = time.monotonic() + timeout
-        while not got[until] and not exited(proc_info, node) and time.monotonic() < end:
+        while not got[until] and time.monotonic() < end:
+            if exited(proc_info, node):
+                end = min(end, time.monotonic() + DRAIN_S)
             executor.spin_once(timeout_sec=0.1)
         executor.shutdown()
         probe.destroy_node()

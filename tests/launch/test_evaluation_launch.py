@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
-import tempfile
 import unittest
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_support, under pytest and launch_test
-from launch_support import listen, require_ros2_launch  # noqa: E402
+from launch_support import domain, listen, require_ros2_launch, work_dir  # noqa: E402
 
 require_ros2_launch()
 
@@ -33,9 +31,9 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource  # n
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "evaluation.launch.py"
 TASK, EPISODES = "shift", 2  # an embodied task: the executor and the arm take part
 # Its own DDS domain, on this host only (the launched nodes and this test's probe alike).
-DOMAIN = random.Random(os.getpid()).randint(150, 200)
+DOMAIN = domain(0)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-OUT_DIR = Path(tempfile.mkdtemp(prefix="physgen-launch-test-"))
+OUT_DIR = work_dir("physgen-launch-test-")
 TIMEOUT_S = 600.0
 
 

@@ -9,16 +9,14 @@ are importable: `launch_test tests/launch/test_training_launch.py` or pytest. Sk
 from __future__ import annotations
 
 import os
-import random
 import sys
-import tempfile
 import unittest
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_support, under pytest and launch_test
-from launch_support import listen, require_ros2_launch  # noqa: E402
+from launch_support import domain, listen, require_ros2_launch, work_dir  # noqa: E402
 
 require_ros2_launch("transformers")
 
@@ -31,9 +29,9 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource  # n
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "sft.launch.py"
 STEPS = 2
 # Its own DDS domain, on this host only (the launched node and this test's probe alike).
-DOMAIN = random.Random(os.getpid() + 1).randint(150, 200)
+DOMAIN = domain(1)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-WORK = Path(tempfile.mkdtemp(prefix="physgen-training-launch-test-"))
+WORK = work_dir("physgen-training-launch-test-")
 OUT = WORK / "sft"
 TIMEOUT_S = 600.0
 # small and fast: the launch arguments give task, model, out and steps, this file the rest

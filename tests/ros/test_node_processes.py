@@ -162,3 +162,27 @@ def test_supervised_bringup_stops_when_a_node_fails_at_start_and_says_it_once(ro
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert proc.stderr.count("VLMNode: config model=''") == 1  # started once, never again
     assert "the vlm node failed at start (exit status 2, its error above); not restarted" in proc.stderr
+
+
+def test_a_node_process_ends_after_its_job_even_when_a_thread_would_hold_it(ros_context, tmp_path):
+    """A node that ends its run while a library's non-daemon thread spins on (a fake node: the thread
+    is the test's): Python would wait for that thread forever; the process still ends, with the
+    node's status, within the runner's grace."""
+    from physgen_nodes.runner import EXIT_GRACE_S
+
+    script = tmp_path / "held.py"
+    script.write_text(
+        "import threading\n"
+        "from rclpy.node import Node\n"
+        "from physgen_nodes.runner import run_node\n"
+        "class FakeDoneNode(Node):\n"
+        "    def __init__(self):\n"
+        "        super().__init__('fake_done')\n"
+        "        self.exit_code = 3\n"
+        "        threading.Thread(target=lambda: [None for _ in iter(int, 1)], name='spinner').start()\n"
+        "        self.create_timer(0.2, self.context.try_shutdown)\n"
+        "run_node(FakeDoneNode)\n")
+    proc = subprocess.run([sys.executable, str(script)], env=process_env(ros_context.get_domain_id()),
+                          capture_output=True, text=True, timeout=EXIT_GRACE_S + 60)
+    assert proc.returncode == 3, proc.stderr
+    assert "its process is still running" in proc.stderr and "spinner" in proc.stderr
