@@ -16,6 +16,16 @@ from pathlib import Path
 import pytest
 
 DRAIN_S = 2.0  # after the node exited: messages already on their way still arrive
+LINGER_S = DRAIN_S + 3.0
+# The launch shuts down as soon as its ending node exits, and launch_testing fails a run whose launch
+# stops before its active tests return: this process keeps the launch alive LINGER_S past the
+# shutdown (it exits 0 that long after its SIGINT), for the test to drain, see the exit and finish.
+LINGER = f"""\
+import signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: (time.sleep({LINGER_S}), sys.exit(0)))
+while True:
+    time.sleep(1.0)
+"""
 
 
 def domain(salt: int) -> int:
@@ -44,6 +54,15 @@ def require_ros2_launch(*extra: str) -> None:
     except (ImportError, LookupError, OSError):
         pytest.skip("physgen is not in a sourced ROS 2 workspace (colcon build in ros2_ws/, then source "
                     "ros2_ws/install/setup.bash)", allow_module_level=True)
+
+
+def linger():
+    """The launch action of a process that keeps a test's launch alive past its shutdown (LINGER)."""
+    import sys
+
+    from launch.actions import ExecuteProcess
+
+    return ExecuteProcess(cmd=[sys.executable, "-c", LINGER], name="linger", sigterm_timeout=str(LINGER_S + 5))
 
 
 def exited(proc_info, name: str) -> bool:

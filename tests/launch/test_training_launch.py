@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_support, under pytest and launch_test
-from launch_support import domain, listen, require_ros2_launch, work_dir  # noqa: E402
+from launch_support import domain, linger, listen, require_ros2_launch, work_dir  # noqa: E402
 
 require_ros2_launch("transformers")
 
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
-from launch.actions import ExecuteProcess, IncludeLaunchDescription, SetEnvironmentVariable  # noqa: E402
+from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable  # noqa: E402
 from launch.launch_description import LaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
@@ -44,15 +44,6 @@ sft:
     logging_steps: 1
     sample_answers: 0
 """
-# The launch shuts down as soon as the SFT node exits, and launch_testing fails a run whose launch
-# stops before its active tests return: this process keeps it alive a few seconds past the shutdown
-# (it exits 0 two seconds after its SIGINT), for the test to see the node's exit and finish.
-LINGER = """\
-import signal, sys, time
-signal.signal(signal.SIGINT, lambda *_: (time.sleep(2.0), sys.exit(0)))
-while True:
-    time.sleep(1.0)
-"""
 
 
 @pytest.mark.launch_test
@@ -71,7 +62,7 @@ def generate_test_description():
         IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH_FILE)), launch_arguments={
             "params_file": str(params), "task": "stability", "model": str(model), "out": str(OUT),
             "steps": str(STEPS)}.items()),
-        ExecuteProcess(cmd=[sys.executable, "-c", LINGER], name="linger"),
+        linger(),
         launch_testing.actions.ReadyToTest(),
     ])
 
