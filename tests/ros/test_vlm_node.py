@@ -48,7 +48,8 @@ def test_expert_answer_over_the_graph_matches_in_process(ros_context, transport)
         expected = render(oracles.get(task, task.sample(4, "train")).best, task.answer_format)
         oracles.close()
         assert ans["request_id"] == "r1" and ans["reason"] == "ok" and ans["raw"] == expected
-        assert set(ans["latency"]) == {"frame_age_s", "preprocess_s", "generate_s", "parse_s"}
+        assert set(ans["latency"]) == {"queued_s", "frame_wait_s", "frame_age_s", "preprocess_s", "generate_s",
+                                       "parse_s"}
         assert all(v >= 0 for v in ans["latency"].values())
         # the cell encodes JPEG only when the compressed transport has a reader
         assert (cell.compressed_pub.get_subscription_count() > 0) == (transport == "compressed")
