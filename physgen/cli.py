@@ -171,7 +171,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="evaluation graph: also start the recorder (default: no)")
     s.add_argument("--supervise", action="store_true",
                    help="every node in a process of its own, restarted when it dies (launch's respawn); the "
-                        "run goes on, a node killed mid-episode costs that episode")
+                        "run goes on, a node killed mid-episode costs that episode, a restarted evaluation "
+                        "resumes; a node failing at start (status 2) ends the run")
     s.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
                    help="repeatable: a topic remapping for every node, as --ros-args -r (e.g. camera/image_raw:="
                         "/camera/color/image_raw joint_states:=/franka/joint_states)")

@@ -75,7 +75,7 @@ class EpisodeClient:
     (one cell and executor pair per namespace); with ``frames`` the client also keeps the latest
     camera frame (:meth:`frame_after`)."""
 
-    def __init__(self, node, timeouts: Timeouts, callback_group=None, with_vlm: bool = True, namespace: str = "",
+    def __init__(self, node, timeouts: Timeouts, with_vlm: bool = True, namespace: str = "",
                  frames: bool = False):
         self.node, self.timeouts = node, timeouts
         self.failed_steps = self.rejected_replies = 0
@@ -84,8 +84,8 @@ class EpisodeClient:
         self.prefix = f"/{ns}/" if ns else ""
         keep = [t for t in (*REQUESTS, *REPLIES) if with_vlm or t not in VLM_TOPICS]
         self.pubs = {t: node.create_publisher(String, self.prefix + t, 10) for t in REQUESTS if t in keep}
-        self.subs = [node.create_subscription(String, self.prefix + t, lambda m, t=t: self._on_reply(t, m), 10,
-                                              callback_group=callback_group) for t in REPLIES if t in keep]
+        self.subs = [node.create_subscription(String, self.prefix + t, lambda m, t=t: self._on_reply(t, m), 10)
+                     for t in REPLIES if t in keep]
         self.frames = None
         if frames:
             from sensor_msgs.msg import Image
@@ -94,7 +94,7 @@ class EpisodeClient:
 
             self.frames = LatestFrame()
             self.subs.append(node.create_subscription(Image, self.prefix + "camera/image_raw", self._on_image,
-                                                      IMAGE_QOS, callback_group=callback_group))
+                                                      IMAGE_QOS))
 
     def _on_image(self, msg) -> None:
         from rclpy.time import Time

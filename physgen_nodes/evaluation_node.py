@@ -27,7 +27,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -77,12 +76,11 @@ class EvaluationNode(Node):
         self.episodes = 0
         self.resumed = 0  # episodes found in out_dir/episodes.jsonl from an earlier, stopped run
         self._run_id = uuid.uuid4().hex[:8]
-        group = ReentrantCallbackGroup()
-        self.client = EpisodeClient(self, self.config.timeouts, group)
+        self.client = EpisodeClient(self, self.config.timeouts)
         self.episode_pub = self.create_publisher(String, "evaluation/episode", 10)
         self.summary_pub = self.create_publisher(String, "evaluation/summary", 10)
         self.recorder: dict = {}
-        self.create_subscription(String, "recorder/status", self._on_recorder, 10, callback_group=group)
+        self.create_subscription(String, "recorder/status", self._on_recorder, 10)
         self._thread = threading.Thread(target=self._main, name="evaluation", daemon=True)
         self._thread.start()
 

@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from builtin_interfaces.msg import Duration
-from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -252,11 +251,10 @@ class ExecutorNode(Node):
         self.planner = Executor(arm_kinematics(self.config.arm), self.config.motion, self.config.control_period_s,
                                 self.config.safety)
         self.hardware = GraphHardware(self)
-        self.gripper = (gripper_client(self, self.config.gripper, self.config.arm.finger_open, ReentrantCallbackGroup())
+        self.gripper = (gripper_client(self, self.config.gripper, self.config.arm.finger_open)
                         if self.config.gripper.by_action else None)
         self.counts = {"commands": 0, "rejected_commands": 0, "done": 0, "failed": 0, "estops": 0,
                        "estop_refused": 0, "holds": 0}
-        group = ReentrantCallbackGroup()
         cfg = self.config
         self.arm_pub = self.create_publisher(JointTrajectory, cfg.arm_topic, 10)
         self.gripper_pub = self.create_publisher(JointTrajectory, cfg.gripper_topic, 10)
@@ -274,12 +272,11 @@ class ExecutorNode(Node):
         self._estop_spin = SingleThreadedExecutor(context=self.context)
         self._estop_spin.add_node(self._estop_node)
         threading.Thread(target=self._spin_estop, name="executor-estop", daemon=True).start()
-        self.create_subscription(CameraInfo, "camera/camera_info", lambda _m: self.hardware.camera_seen(), IMAGE_QOS,
-                                 callback_group=group)
+        self.create_subscription(CameraInfo, "camera/camera_info", lambda _m: self.hardware.camera_seen(), IMAGE_QOS)
         self.result_pub = self.create_publisher(String, "executor/result", 10)
-        self.create_subscription(JointState, "joint_states", self._on_joints, 10, callback_group=group)
-        self.create_subscription(String, "cell/motion", self._on_motion, 50, callback_group=group)
-        self.create_subscription(String, "executor/command", self._on_command, 10, callback_group=group)
+        self.create_subscription(JointState, "joint_states", self._on_joints, 10)
+        self.create_subscription(String, "cell/motion", self._on_motion, 50)
+        self.create_subscription(String, "executor/command", self._on_command, 10)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="executor")
         gripper = self.gripper_pub.topic_name if self.gripper is None else f"the {cfg.gripper.action} action"
         self.get_logger().info(f"armed: trajectories go to {self.arm_pub.topic_name} and {gripper}" if cfg.armed else

@@ -36,9 +36,9 @@ def action_type(interface: str):
     return GripperCommand if interface == "gripper_command" else ParallelGripperCommand
 
 
-def gripper_client(node, cfg: GripperConfig, finger_open: float, callback_group=None) -> GripperClient:
+def gripper_client(node, cfg: GripperConfig, finger_open: float) -> GripperClient:
     kind = action_type(cfg.interface)
-    return GripperClient(cfg, finger_open, kind, ActionClient(node, kind, cfg.action, callback_group=callback_group))
+    return GripperClient(cfg, finger_open, kind, ActionClient(node, kind, cfg.action))
 
 
 class GripperClient:

@@ -19,8 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rclpy.callback_groups import ReentrantCallbackGroup
-
 from physgen.config import in_range, one_of, require
 from physgen.tasks import load_task
 from physgen.training.grpo_config import GRPORunConfig
@@ -105,10 +103,9 @@ class GRPONode(TrainerNode):
         self.exit_when_done = self.node_config.exit_when_done
         self.episode_clients: list[EpisodeClient] = []
         if self.node_config.environment == "graph":
-            group = ReentrantCallbackGroup()
             frames = self.run_config.mode == "multi-step"
-            self.episode_clients = [EpisodeClient(self, self.node_config.timeouts, group, with_vlm=False, namespace=ns,
-                                          frames=frames) for ns in self.node_config.cells]
+            self.episode_clients = [EpisodeClient(self, self.node_config.timeouts, with_vlm=False, namespace=ns,
+                                                  frames=frames) for ns in self.node_config.cells]
         self.start()
 
     def train(self, callbacks: list) -> Path | None:

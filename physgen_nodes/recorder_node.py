@@ -105,19 +105,20 @@ class RecorderNode(Node):
 
     def _output(self, path: Path) -> Path:
         """``path``, or with ``existing: next`` and ``path`` taken (a recorder started again, e.g.
-        respawned after a kill): the old bag repaired if its writer died, and the next free part."""
+        respawned after a kill): every part whose writer died repaired, and the next free part."""
         if self.config.existing != "next" or not path.exists():
             return path
-        if not (path / "metadata.yaml").exists() and list(path.glob("*.mcap")):
-            try:
-                repair(path)
-                self.get_logger().warning(f"{path}: its recorder died; repaired (every flushed chunk kept)")
-            except BagError as e:
-                self.get_logger().error(f"{path}: could not repair ({e}); left as it is")
-        n = 2
-        while path.with_name(f"{path.name}.part{n}").exists():
-            n += 1
-        return path.with_name(f"{path.name}.part{n}")
+        parts = [path]
+        while (part := path.with_name(f"{path.name}.part{len(parts) + 1}")).exists():
+            parts.append(part)
+        for part in parts:  # each part whose recorder was killed
+            if not (part / "metadata.yaml").exists() and list(part.glob("*.mcap")):
+                try:
+                    repair(part)
+                    self.get_logger().warning(f"{part}: its recorder died; repaired (every flushed chunk kept)")
+                except BagError as e:
+                    self.get_logger().error(f"{part}: could not repair ({e}); left as it is")
+        return path.with_name(f"{path.name}.part{len(parts) + 1}")
 
     def _open(self, path: Path) -> BagWriter:
         free_bytes("output", path, MIN_FREE_BYTES)

@@ -10,6 +10,7 @@ restarts the node, is :mod:`physgen_nodes.exits`' rule, which the launch files s
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,3 +88,4 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)  # the nodes' parameter files

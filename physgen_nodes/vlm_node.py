@@ -18,7 +18,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
@@ -61,14 +60,12 @@ class VLMNode(Node):
                        "answers": 0, "no_frame": 0, "policy_errors": 0}
         self.frames = LatestFrame()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm-policy")
-        group = ReentrantCallbackGroup()
         # One transport only: frames from both would mix JPEG-damaged and exact pixels.
         if cfg.image_transport == "raw":
-            self.create_subscription(Image, "camera/image_raw", self._on_image, IMAGE_QOS, callback_group=group)
+            self.create_subscription(Image, "camera/image_raw", self._on_image, IMAGE_QOS)
         else:
-            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, IMAGE_QOS,
-                                     callback_group=group)
-        self.create_subscription(String, "vlm/instruction", self._on_instruction, 10, callback_group=group)
+            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_compressed, IMAGE_QOS)
+        self.create_subscription(String, "vlm/instruction", self._on_instruction, 10)
         self.answer_pub = self.create_publisher(String, "vlm/answer", 10)
 
     def _keep(self, convert, msg) -> None:

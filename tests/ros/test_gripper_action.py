@@ -20,7 +20,9 @@ OPEN_M = 0.04  # m per finger, the Panda's
 
 def stand_in_gripper(ctx):
     """Stand-in hardware (test only): a GripperActionController on the knuckle joint, moving the
-    cell's fingers through their trajectory controller and reporting the knuckle on joint_states."""
+    cell's fingers through their trajectory controller and reporting the knuckle on joint_states.
+    Its goal callback waits for joint states, so it spins on an executor of its own, multi-threaded,
+    as a controller runs apart from physgen's nodes."""
     from control_msgs.action import GripperCommand
     from rclpy.action import ActionServer
     from rclpy.callback_groups import ReentrantCallbackGroup
@@ -69,6 +71,9 @@ def stand_in_gripper(ctx):
 
 
 def test_an_action_driven_gripper_picks_and_places(ros_context):
+    import threading
+
+    from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from std_msgs.msg import String
@@ -94,7 +99,10 @@ def test_an_action_driven_gripper_picks_and_places(ros_context):
     probe.create_subscription(String, "/sim/cell/episode", lambda m: episodes.append(record_of(m, "episode")), 10)
     command = probe.create_publisher(String, "/sim/executor/command", 10)
     reset = probe.create_publisher(String, "/sim/cell/reset", 10)
-    ex = executor(ros_context, cell, gripper, ex_node, probe)
+    ex = executor(ros_context, cell, ex_node, probe)
+    gripper_ex = MultiThreadedExecutor(context=ros_context)
+    gripper_ex.add_node(gripper)
+    threading.Thread(target=gripper_ex.spin, daemon=True).start()
     try:
         assert spin_until(ex, lambda: command.get_subscription_count() > 0 and reset.get_subscription_count() > 0)
         task = load_task("shift")
@@ -115,5 +123,6 @@ def test_an_action_driven_gripper_picks_and_places(ros_context):
         assert ex_node.hardware.sent > 5  # the arm's trajectories went to its controller, the gripper's as goals
     finally:
         ex.shutdown()
+        gripper_ex.shutdown()
         for n in (cell, gripper, ex_node, probe):
             n.destroy_node()

@@ -156,10 +156,14 @@ def test_a_trainer_without_its_model_exits_2_at_start(ros_context, tmp_path):
 
 
 def test_supervised_bringup_stops_when_a_node_fails_at_start_and_says_it_once(ros_context, tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     proc = subprocess.run([sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--supervise", "--policy",
-                           "vlm", "--tasks", "shift", "--episodes", "1", "--out-dir", str(tmp_path)],
-                          env=process_env(ros_context.get_domain_id()), capture_output=True, text=True, timeout=300)
+                           "vlm", "--tasks", "shift", "--episodes", "1", "--out-dir", str(tmp_path / "out")],
+                          env={**process_env(ros_context.get_domain_id()), "TMPDIR": str(temp)}, capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
+    assert not list(temp.glob("physgen-bringup-*"))  # the nodes' parameter files are gone with the run
     assert proc.stderr.count("VLMNode: config model=''") == 1  # started once, never again
     assert "the vlm node failed at start (exit status 2, its error above); not restarted" in proc.stderr
 

@@ -431,3 +431,23 @@ def test_messages_lost_before_the_recorder_are_counted_logged_and_in_the_bags_me
     assert "message(s) lost before they reached the recorder" in err
     recorded = json.loads(bag_info(bag)["custom_data"]["physgen.recorder"])["/chatter"]
     assert (recorded["lost"], recorded["written"]) == (status["lost"], status["received"])
+
+
+def test_a_recorder_killed_again_and_again_leaves_every_part_readable(ros_context, tmp_path):
+    """Respawned after each SIGKILL (existing: next), the recorder repairs every part a killed
+    recorder left, not only the first, and records on in the next."""
+    import signal
+
+    from physgen.recording.bag import bag_info
+
+    bag = tmp_path / "bag"
+    for kill in (True, True, False):
+        proc = _recorder_process(ros_context, bag, "flush_every:=10")
+        try:
+            _talk_until(ros_context, proc, lambda s: s["state"] == "recording", 20)
+        finally:
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGINT)
+            proc.communicate(timeout=30)
+    parts = [bag, tmp_path / "bag.part2", tmp_path / "bag.part3"]
+    assert sorted(tmp_path.glob("bag*")) == parts
+    assert all(bag_info(p)["message_count"] >= 20 for p in parts)
