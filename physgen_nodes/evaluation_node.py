@@ -15,9 +15,9 @@ already holds for its policy (``policy``, else the name the VLM node reports), s
 counted twice; at the end the report is written with the in-process report code
 (:func:`physgen.evaluation.report.write_report`) and an ``evaluation/summary`` record is published.
 With ``exit_when_done`` the node then shuts its context down and the process exits with
-``exit_code`` (0, or 1 if the run could not start). With ``wait_for_recorder`` the run starts only
-once the recorder reports (``recorder/status``) that it records every topic it was given, so a bag
-holds every episode whole. Parameters: :class:`EvaluationConfig`.
+``exit_code`` (0, 1 if the run could not start, 130 if it was stopped before its last episode).
+With ``wait_for_recorder`` the run starts only once the recorder reports (``recorder/status``) that
+it records every topic it was given, so a bag holds every episode whole. Parameters: :class:`EvaluationConfig`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from physgen.tasks import load_task, task_names
 from physgen.tasks.base import SPLITS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
 from physgen_nodes.episode_client import EpisodeClient, StepFailed, Timeouts
+from physgen_nodes.exits import INTERRUPTED
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import run_node, wait_acked
 
@@ -119,8 +120,8 @@ class EvaluationNode(Node):
         label = cfg.policy  # else the VLM node's name for its policy, from the first answer
         t0 = time.perf_counter()
         for name, seed in scenes(cfg.tasks, cfg.episodes, cfg.seed):
-            if not self.context.ok():
-                return 1
+            if not self.context.ok():  # Ctrl-C: stopped before the job was done
+                return INTERRUPTED
             rec = done.get((label, name, cfg.split, seed)) if label else None
             if rec is None:
                 rec = self.episode(load_task(name), seed, cfg.split)

@@ -194,8 +194,8 @@ class GraphHardware:
         if fingers and node.gripper is not None:
             return node.gripper.run(traj.positions[-1][0], cfg.motion_timeout_s, self.stopped, cfg.control_period_s)
         pub = node.gripper_pub if fingers else node.arm_pub
-        if not publish_matched(pub, msg, wait=cfg.motion_timeout_s):
-            return "no_controller"
+        if not publish_matched(pub, msg, wait=cfg.motion_timeout_s, cancel=self.stopped):
+            return self.stop_reason or "no_controller"
         key, end = stamp.nanoseconds, time.monotonic() + cfg.motion_timeout_s
         if cfg.done_by == "joint_states":  # no motion reports on a real arm: done once there, after its duration
             at = time.monotonic() + traj.times[-1] + (SETTLE_S if fingers else 0.0)
@@ -278,6 +278,7 @@ class ExecutorNode(Node):
         self.create_subscription(String, "cell/motion", self._on_motion, 50)
         self.create_subscription(String, "executor/command", self._on_command, 10)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="executor")
+        self._moving = threading.Event()  # a command runs on the worker
         gripper = self.gripper_pub.topic_name if self.gripper is None else f"the {cfg.gripper.action} action"
         self.get_logger().info(f"armed: trajectories go to {self.arm_pub.topic_name} and {gripper}" if cfg.armed else
                                f"not armed (a dry run): trajectories go only to {self.arm_preview_pub.topic_name} "
@@ -343,6 +344,13 @@ class ExecutorNode(Node):
         self._worker.submit(self._execute, req.get("request_id"), motions, not_before)
 
     def _execute(self, request_id, motions, not_before: int = 0) -> None:
+        self._moving.set()
+        try:
+            self._run_command(request_id, motions, not_before)
+        finally:
+            self._moving.clear()
+
+    def _run_command(self, request_id, motions, not_before: int) -> None:
         self.hardware.not_before, self.hardware.sent = not_before, 0
         self.hardware.stop_reason = "estop" if self.hardware.estopped else ""
         try:
@@ -360,7 +368,10 @@ class ExecutorNode(Node):
 
     def destroy_node(self) -> None:
         if hasattr(self, "_worker"):
-            self._worker.shutdown(wait=False, cancel_futures=True)
+            if self._moving.is_set():  # a move under way: the arm holds where it is, the command ends
+                with contextlib.suppress(RuntimeError):  # rclpy's RCLError: the context is already down
+                    self.hardware.stop("shutdown")
+            self._worker.shutdown(wait=True, cancel_futures=True)
         if hasattr(self, "_estop_spin"):
             self._estop_spin.shutdown(timeout_sec=2.0)
             self._estop_node.destroy_node()

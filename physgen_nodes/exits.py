@@ -5,7 +5,8 @@ launch files (which call it from their process-exit handlers), so both end, rest
 - Status 2 from any node: it failed at start (a bad parameter, a URDF that does not fit, no model;
   its one-line error is above). Never restarted: the run ends with 2.
 - The ending node exiting by itself with another status: the run ends with that status (an
-  evaluation that timed out on an incomplete graph, a trainer whose job failed).
+  evaluation that timed out on an incomplete graph, a trainer whose job failed; 130: stopped by
+  Ctrl-C before its job was done, which under ``ros2 launch`` also makes the launch's status 1).
 - Any other exit (killed by a signal, a crash): the node is restarted. A restarted evaluation node
   resumes from its log, a restarted recorder records on into the bag's next part. A node that dies
   within :data:`START_S` of starting :data:`MAX_QUICK_DEATHS` times in a row is not restarted again.
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 BAD_START = 2  # run_node's status for a ConfigError: the node could not start
+INTERRUPTED = 130  # an ending node stopped (Ctrl-C, SIGTERM) before its job was done
 START_S = 5.0
 MAX_QUICK_DEATHS = 3
 RESPAWN_DELAY_S = 1.0  # also the launch files' respawn_delay: the exit handler decides before a respawn
@@ -48,6 +50,8 @@ class Exits:
         if code == BAD_START:
             return Verdict("end", BAD_START, f"the {name} node failed at start (exit status 2, its error above); "
                                              "not restarted")
+        if name == self.ending and code == INTERRUPTED:
+            return Verdict("end", code, f"the {name} node was stopped before its job was done (status {code})")
         if name == self.ending and code > 0:
             return Verdict("end", code, f"the {name} node exited with status {code}")
         quick = self.clock() - self._started.get(name, float("-inf")) < START_S

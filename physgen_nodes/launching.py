@@ -4,8 +4,9 @@ functions, so this module loads where launch is not installed).
 :func:`watched` gives a node action the handlers that apply :mod:`physgen_nodes.exits`' rule, the
 one ``physgen bringup --supervise`` applies: the ending node's success ends the launch (status 0),
 a failure ends it with status 1 (:class:`NodeFailed`, logged as "Caught exception in launch": ROS 2
-launch's only non-zero status; the node's own status is in that line), a node that failed at start
-is not respawned, any other death is left to the action's ``respawn``.
+launch's only non-zero status; the node's own status is in that line), and so does Ctrl-C before the
+ending node's job was done; a node that failed at start is not respawned, any other death is left
+to the action's ``respawn``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def exit_handler(exits: Exits, name: str):
     """An ``OnProcessExit`` callback for the node ``name``."""
 
     def on_exit(event, context):
-        if context is not None and context.is_shutdown:  # Ctrl-C, or another node's verdict: nothing to decide
-            return None
+        shutting_down = context is not None and context.is_shutdown  # Ctrl-C, or another node's verdict
+        if shutting_down and (name != exits.ending or event.returncode <= 0):
+            return None  # a node stopped by the shutdown: nothing to decide
         verdict = exits.exited(name, event.returncode)
         if verdict.action == "restart":
             print(f"[physgen] {verdict.message}", file=sys.stderr, flush=True)

@@ -1,6 +1,7 @@
 """The one ``main()`` every node shares: init, build the node, spin, shut down cleanly; a bad
 parameter exits with status 2 and the message naming it. A node that ends its own run (the
-evaluation node) sets ``exit_code`` and shuts its context down; the process exits with that code.
+evaluation node) sets ``exit_code`` and shuts its context down; the process exits with that code,
+or 130 when Ctrl-C (SIGTERM) stopped it before its job was ``done`` (:mod:`physgen_nodes.exits`).
 
 Every node is spun by a ``SingleThreadedExecutor``: work that waits for other callbacks (a policy
 waiting for a frame, a move for its report, an episode for its replies, a training job) runs on a
@@ -25,6 +26,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from physgen.config import ConfigError
+from physgen_nodes.exits import INTERRUPTED
 
 EXIT_GRACE_S = 10.0  # from the end of run_node to the process's end, at most (see exit_guard)
 
@@ -55,7 +57,10 @@ def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    code = getattr(node, "exit_code", None) or 0
+    code = getattr(node, "exit_code", None)
+    if code is None:  # a job's node stopped before its job was done, or a node that serves others
+        done = getattr(node, "done", None)
+        code = INTERRUPTED if done is not None and not done.is_set() else 0
     exit_guard(code)
     if code:
         raise SystemExit(code)
@@ -79,8 +84,9 @@ def exit_guard(code: int, grace_s: float = EXIT_GRACE_S) -> threading.Thread:
     return thread
 
 
-def publish_matched(publisher, msg, wait: float = 2.0) -> bool:
-    """Publish once ``publisher`` has matched a subscriber, waiting up to ``wait`` seconds for one.
+def publish_matched(publisher, msg, wait: float = 2.0, cancel: Callable[[], object] | None = None) -> bool:
+    """Publish once ``publisher`` has matched a subscriber, waiting up to ``wait`` seconds for one
+    (or until ``cancel()`` is true: then nothing is published and False returned).
 
     Discovery is per endpoint: a node that has just seen a request may not yet be matched to the
     requester's reply subscription, and a reliable, volatile message published before the match is
@@ -88,6 +94,8 @@ def publish_matched(publisher, msg, wait: float = 2.0) -> bool:
     """
     end = time.monotonic() + wait
     while publisher.get_subscription_count() == 0 and time.monotonic() < end:
+        if cancel is not None and cancel():
+            return False
         time.sleep(0.005)
     matched = publisher.get_subscription_count() > 0
     publisher.publish(msg)

@@ -6,7 +6,7 @@ Records out (JSON in ``std_msgs/String``): ``training/progress`` ``{"job", "step
 ``training/done`` ``{"job", "ok", "model", "error"}`` at the end. On shutdown (Ctrl-C, SIGTERM from
 ``ros2 launch``) the job saves a checkpoint at the end of the current step and stops; started again
 with the same parameters it resumes from there. With ``exit_when_done`` the node ends its process
-when the job is done (status 0, or 1 if it failed).
+when the job is done (status 0, or 1 if it failed; 130 when it was stopped at a checkpoint).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from physgen_nodes.conversions import record_msg
+from physgen_nodes.exits import INTERRUPTED
 from physgen_nodes.runner import wait_acked
 
 
@@ -78,7 +79,7 @@ class TrainerNode(Node):
     def _main(self) -> None:
         try:
             self.model = self.train([progress_callback(self)])
-            self.exit_code = 0
+            self.exit_code = 0 if self.model is not None else INTERRUPTED  # stopped at a checkpoint
             self.publish("training/done", {"ok": self.model is not None, "model": str(self.model or ""),
                                            "error": "" if self.model else "stopped before the last step"})
         except Exception as e:  # noqa: BLE001 - reported, and the process exits non-zero

@@ -35,3 +35,47 @@ def test_bad_commands_and_a_missing_arm_are_reported(ros_context):
     assert by_id["a"]["ok"] is False and by_id["a"]["reason"] == "bad_command"
     assert by_id["b"]["ok"] is False and by_id["b"]["reason"] == "no_joint_states"
     assert node.counts["rejected_commands"] == 2 and node.counts["failed"] == 1
+
+
+def test_an_executor_stopped_mid_move_holds_the_arm_and_ends_its_command(ros_context):
+    """Destroyed while a move waits for its report (Ctrl-C mid-move): the arm is held where it is and
+    the command ends at once, instead of the worker waiting out the motion timeout and holding the
+    process (which ros2 launch then kills)."""
+    import threading
+
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Header, String
+    from trajectory_msgs.msg import JointTrajectory
+
+    from physgen.cell.kinematics import ArmModel
+    from physgen_nodes.conversions import record_msg
+    from physgen_nodes.executor_node import ExecutorNode
+
+    node = ExecutorNode(context=ros_context, parameter_overrides=[Parameter("motion_timeout_s", value=600.0)])
+    probe = Node("probe", context=ros_context)
+    arm = probe.create_publisher(JointState, "joint_states", 10)
+    trajectories = []
+    for topic in ("arm_controller/joint_trajectory", "gripper_controller/joint_trajectory"):
+        probe.create_subscription(JointTrajectory, topic, trajectories.append, 10)
+    command = probe.create_publisher(String, "executor/command", 10)
+    model = ArmModel()
+    names = [*model.arm_joints, *model.finger_joints]
+    home = [*model.rest_pose, *(model.finger_open for _ in model.finger_joints)]
+    ex = executor(ros_context, node, probe)
+    try:
+        assert spin_until(ex, lambda: command.get_subscription_count() > 0 and arm.get_subscription_count() > 0)
+        arm.publish(JointState(header=Header(stamp=probe.get_clock().now().to_msg()), name=names, position=home))
+        spin_until(ex, lambda: False, timeout=0.3)
+        command.publish(record_msg("command", {"request_id": "m", "motions": [
+            {"type": "pick", "position": [0.55, 0.0, 0.02], "yaw": 0.0}]}))
+        assert spin_until(ex, lambda: bool(trajectories), timeout=30)  # moving, waiting for a report that never comes
+    finally:
+        ex.shutdown()
+    done = threading.Thread(target=node.destroy_node)
+    done.start()
+    done.join(timeout=120)
+    probe.destroy_node()
+    assert not done.is_alive()  # the worker did not wait out the 600 s motion timeout
+    assert node.counts["holds"] == 1 and node.counts["failed"] == 1

@@ -71,5 +71,8 @@ def test_the_launch_handler_fails_the_launch_on_a_failure_and_leaves_a_restart_t
     with pytest.raises(NodeFailed, match="the sft node exited with status 1"):
         handler(SimpleNamespace(returncode=1), live)
     assert exit_handler(Exits(ending="evaluation"), "cell")(SimpleNamespace(returncode=-9), live) is None
-    shutting_down = SimpleNamespace(is_shutdown=True)  # Ctrl-C: whatever the status, nothing to decide
-    assert handler(SimpleNamespace(returncode=1), shutting_down) is None
+    shutting_down = SimpleNamespace(is_shutdown=True)  # Ctrl-C: the nodes serving others stop, nothing to decide
+    assert exit_handler(Exits(ending="sft"), "cell")(SimpleNamespace(returncode=-2), shutting_down) is None
+    assert handler(SimpleNamespace(returncode=0), shutting_down) is None  # the job was done first
+    with pytest.raises(NodeFailed, match="the sft node was stopped before its job was done"):
+        handler(SimpleNamespace(returncode=130), shutting_down)  # a script must not read the launch as a success
