@@ -209,19 +209,27 @@ def _recorder_process(ctx, bag, *params):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _statuses(node) -> list[dict]:
+    """The recorder's status records, as ``node``'s subscription receives them."""
+    from std_msgs.msg import String
+
+    from physgen_nodes.conversions import record_of
+
+    statuses: list[dict] = []
+    node.create_subscription(String, "recorder/status", lambda m: statuses.append(record_of(m, "recorder_status")), 10)
+    return statuses
+
+
 def _talk_until(ctx, proc, status_ok, count_min: int):
     """Publish numbered strings on chatter until the recorder's status says it has ``count_min``
     written; returns the last status."""
     from rclpy.node import Node
     from std_msgs.msg import String
 
-    from physgen_nodes.conversions import record_of
 
     talker = Node("talker", context=ctx)
     pub = talker.create_publisher(String, "chatter", 100)
-    statuses = []
-    talker.create_subscription(String, "recorder/status", lambda m: statuses.append(record_of(m, "recorder_status")),
-                               10)
+    statuses = _statuses(talker)
     ex = executor(ctx, talker)
     i = 0
     try:
@@ -240,19 +248,26 @@ def _talk_until(ctx, proc, status_ok, count_min: int):
     return statuses[-1]
 
 
-def test_recorder_process_finishes_the_bag_on_sigint(ros_context, tmp_path):
+def _record(ctx, bag, count: int, stop: str = "SIGINT") -> tuple[int, str]:
+    """A recorder process (chunks of 10 messages) recording ``bag`` until it has written ``count``,
+    then stopped with the signal ``stop``: its exit status and stderr."""
     import signal
 
+    proc = _recorder_process(ctx, bag, "flush_every:=10")
+    try:
+        _talk_until(ctx, proc, lambda s: s["state"] == "recording", count)
+    finally:
+        proc.send_signal(getattr(signal, stop))
+        _, err = proc.communicate(timeout=30)
+    return proc.returncode, err
+
+
+def test_recorder_process_finishes_the_bag_on_sigint(ros_context, tmp_path):
     from physgen.recording.bag import bag_info, read_bag
 
     bag = tmp_path / "proc_bag"
-    proc = _recorder_process(ros_context, bag, "flush_every:=10")
-    try:
-        _talk_until(ros_context, proc, lambda s: s["state"] == "recording", 50)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    code, err = _record(ros_context, bag, 50)
+    assert code == 0, err
     info = bag_info(bag)
     assert info["topics"]["/chatter"]["count"] == info["message_count"] >= 50
     assert len(list(read_bag(bag))) == info["message_count"]
@@ -308,7 +323,7 @@ def test_a_recorder_process_keeps_every_message_of_a_stream_and_a_burst(ros_cont
 
     from physgen.recording.bag import bag_info, deserialize, read_bag
     from physgen_nodes.cell_node import IMAGE_QOS
-    from physgen_nodes.conversions import image_msg, record_of
+    from physgen_nodes.conversions import image_msg
 
     bag = tmp_path / "burst"
     proc = _recorder_process(ros_context, bag, "topics:=[camera/image_raw,joint_states,chatter]")
@@ -316,9 +331,7 @@ def test_a_recorder_process_keeps_every_message_of_a_stream_and_a_burst(ros_cont
     pubs = {"/camera/image_raw": talker.create_publisher(Image, "camera/image_raw", IMAGE_QOS),
             "/joint_states": talker.create_publisher(JointState, "joint_states", 10),
             "/chatter": talker.create_publisher(String, "chatter", 100)}
-    statuses = []
-    talker.create_subscription(String, "recorder/status", lambda m: statuses.append(record_of(m, "recorder_status")),
-                               10)
+    statuses = _statuses(talker)
     ex = executor(ros_context, talker)
     frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     sent = {t: [] for t in pubs}
@@ -362,20 +375,13 @@ def test_a_recorder_process_keeps_every_message_of_a_stream_and_a_burst(ros_cont
 
 
 def test_an_existing_bag_is_continued_in_its_next_part_and_said_so_or_refused(ros_context, tmp_path):
-    import signal
-
     from physgen.recording.bag import bag_info
 
     bag = tmp_path / "bag"
     bag.mkdir()
     (tmp_path / "bag.part2").mkdir()
-    proc = _recorder_process(ros_context, bag, "flush_every:=10")
-    try:
-        _talk_until(ros_context, proc, lambda s: s["state"] == "recording", 20)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    code, err = _record(ros_context, bag, 20)
+    assert code == 0, err
     assert f"{bag} exists: recording on in {tmp_path / 'bag.part3'}" in err
     assert bag_info(tmp_path / "bag.part3")["message_count"] >= 20
     with pytest.raises(ConfigError) as refused:
@@ -397,15 +403,12 @@ def test_messages_lost_before_the_recorder_are_counted_logged_and_in_the_bags_me
     from std_msgs.msg import String
 
     from physgen.recording.bag import bag_info
-    from physgen_nodes.conversions import record_of
 
     bag = tmp_path / "gappy"
     proc = _recorder_process(ros_context, bag, "queue_depth:=5")
     talker = Node("talker", context=ros_context)
     pub = talker.create_publisher(String, "chatter", 50)
-    statuses = []
-    talker.create_subscription(String, "recorder/status", lambda m: statuses.append(record_of(m, "recorder_status")),
-                               10)
+    statuses = _statuses(talker)
     ex = executor(ros_context, talker)
     try:
         assert spin_until(ex, lambda: bool(statuses) and statuses[-1]["state"] == "recording"
@@ -436,18 +439,11 @@ def test_messages_lost_before_the_recorder_are_counted_logged_and_in_the_bags_me
 def test_a_recorder_killed_again_and_again_leaves_every_part_readable(ros_context, tmp_path):
     """Respawned after each SIGKILL (existing: next), the recorder repairs every part a killed
     recorder left, not only the first, and records on in the next."""
-    import signal
-
     from physgen.recording.bag import bag_info
 
     bag = tmp_path / "bag"
-    for kill in (True, True, False):
-        proc = _recorder_process(ros_context, bag, "flush_every:=10")
-        try:
-            _talk_until(ros_context, proc, lambda s: s["state"] == "recording", 20)
-        finally:
-            proc.send_signal(signal.SIGKILL if kill else signal.SIGINT)
-            proc.communicate(timeout=30)
+    for stop in ("SIGKILL", "SIGKILL", "SIGINT"):
+        _record(ros_context, bag, 20, stop)
     parts = [bag, tmp_path / "bag.part2", tmp_path / "bag.part3"]
     assert sorted(tmp_path.glob("bag*")) == parts
     assert all(bag_info(p)["message_count"] >= 20 for p in parts)
