@@ -147,7 +147,8 @@ def twin_camera(cell: RobotCell, width: int, height: int) -> Camera:
 def frame_sources(cell: RobotCell, scene: SceneSpec) -> dict[str, Callable[[], np.ndarray]]:
     big = twin_camera(cell, *RESOLUTIONS["640x480"])
     assert (cell.scene_camera.cfg.width, cell.scene_camera.cfg.height) == RESOLUTIONS["224x224"]
-    return {"224x224": cell.render, "640x480": lambda: big.render(scene.appearance)}
+    # render(reuse=False): every frame drawn (the cell reuses an unchanged scene's frame otherwise)
+    return {"224x224": lambda: cell.render(reuse=False), "640x480": lambda: big.render(scene.appearance)}
 
 
 def segmentation(cell: RobotCell) -> np.ndarray:

@@ -55,6 +55,7 @@ class StreamConfig:
     frame_id: str = "scene_camera_optical_frame"
     compressed: bool = True
     realtime: bool = False  # stand-in hardware: trajectories at wall-clock pace, a newer one replacing the running one
+    reuse_frames: bool = True  # an unchanged scene's frame is not drawn again (false: every frame, as benchmarks time)
 
     def __post_init__(self) -> None:
         in_range("rate_hz", self.rate_hz, 0.0, 1000.0)
@@ -99,7 +100,7 @@ class CellNode(Node):
         with self._lock:  # stamped under the lock: a frame never predates the scene it shows
             if self.closed:
                 return
-            rgb = self.cell.render()
+            rgb = self.cell.render(self.stream.reuse_frames)
             names, joints = self._joints()
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.stream.frame_id)
         try:

@@ -321,15 +321,16 @@ class RobotCell:
         self.sim_time = snap.sim_time
 
     # --- sensing ---------------------------------------------------------------------------------
-    def render(self) -> np.ndarray:
+    def render(self, reuse: bool = True) -> np.ndarray:
         """The scene camera's RGB frame: exactly the image a model sees.
 
         A scene that has not moved since the last frame is not drawn again: the renderer is
         deterministic, so the last frame is that image (a copy of it is returned). The key is the
-        world, the camera and the pose of every body and joint, read from the physics."""
+        world, the camera and the pose of every body and joint, read from the physics. ``reuse``
+        false draws every frame (a benchmark timing the renderer)."""
         cam = self.scene_camera
         key = (self._world, cam.eye, cam.target, cam.up, self._visible_state())
-        if self._last_frame is None or self._last_frame[0] != key:
+        if not reuse or self._last_frame is None or self._last_frame[0] != key:
             rgb = self.scene_camera.render(self.scene.appearance if self.scene else _DEFAULT_APPEARANCE)
             self._last_frame = (key, rgb)
         return self._last_frame[1].copy()

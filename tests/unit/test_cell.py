@@ -196,3 +196,6 @@ def test_a_still_scene_is_drawn_once_and_every_change_is_drawn_again(monkeypatch
         assert np.array_equal(c.render(), fresh()) and len(draws) == 3
         c.load(tower([0.0]))
         assert np.array_equal(c.render(), fresh()) and len(draws) == 4
+        drawn = c.render(reuse=False)  # what a benchmark times: a draw every time, the same image
+        assert np.array_equal(drawn, c.render()) and len(draws) == 5
+        assert np.array_equal(c.render(reuse=False), drawn) and len(draws) == 6
