@@ -271,7 +271,8 @@ class ExecutorNode(Node):
         self._estop_node.create_subscription(Bool, "estop", self._on_estop, ESTOP_QOS)
         self._estop_spin = SingleThreadedExecutor(context=self.context)
         self._estop_spin.add_node(self._estop_node)
-        threading.Thread(target=self._spin_estop, name="executor-estop", daemon=True).start()
+        self._estop_thread = threading.Thread(target=self._spin_estop, name="executor-estop", daemon=True)
+        self._estop_thread.start()
         self.create_subscription(CameraInfo, "camera/camera_info", lambda _m: self.hardware.camera_seen(), IMAGE_QOS)
         self.result_pub = self.create_publisher(String, "executor/result", 10)
         self.create_subscription(JointState, "joint_states", self._on_joints, 10)
@@ -374,6 +375,9 @@ class ExecutorNode(Node):
             self._worker.shutdown(wait=True, cancel_futures=True)
         if hasattr(self, "_estop_spin"):
             self._estop_spin.shutdown(timeout_sec=2.0)
+            # out of rclpy's wait before the node and the context go: a thread still inside it at
+            # interpreter exit aborts the process ("terminate called without an active exception")
+            self._estop_thread.join(timeout=5.0)
             self._estop_node.destroy_node()
         super().destroy_node()
 
