@@ -37,6 +37,7 @@ import yaml
 
 from physgen.config import ConfigError
 from physgen.resources import data_dir
+from physgen_nodes.exits import INTERRUPTED
 
 # node name -> (module, class); the module is also the executable (`ros2 run physgen cell_node`)
 NODES: dict[str, tuple[str, str]] = {
@@ -363,7 +364,7 @@ class Bringup:
             pass
         if node is None:
             return 0
-        return int(node.exit_code) if node.done.is_set() and not stopped else 130
+        return int(node.exit_code) if node.done.is_set() and not stopped else INTERRUPTED
 
     def destroy(self) -> None:
         """Stop spinning and destroy every node, the last started first. Idempotent."""
@@ -453,7 +454,7 @@ def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] =
         bringup = Bringup(graph, entries, record=bool(record), remaps=remaps)
         return bringup.spin()
     except KeyboardInterrupt:  # while the nodes were starting
-        return 130
+        return INTERRUPTED
     finally:
         try:
             if bringup is not None:

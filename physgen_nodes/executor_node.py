@@ -346,12 +346,6 @@ class ExecutorNode(Node):
 
     def _execute(self, request_id, motions, not_before: int = 0) -> None:
         self._moving.set()
-        try:
-            self._run_command(request_id, motions, not_before)
-        finally:
-            self._moving.clear()
-
-    def _run_command(self, request_id, motions, not_before: int) -> None:
         self.hardware.not_before, self.hardware.sent = not_before, 0
         self.hardware.stop_reason = "estop" if self.hardware.estopped else ""
         try:
@@ -363,6 +357,8 @@ class ExecutorNode(Node):
         except TimeoutError as e:  # no joint states at all: nothing moved
             reason, payload = "no_joint_states", []
             self.get_logger().error(f"request {request_id}: {e}")
+        finally:
+            self._moving.clear()
         self.counts["failed" if reason else "done"] += 1
         publish_matched(self.result_pub, record_msg("result", {"request_id": request_id, "ok": not reason,
                                                                "reason": reason, "motions": payload}))

@@ -26,7 +26,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from physgen.config import ConfigError
-from physgen_nodes.exits import INTERRUPTED
+from physgen_nodes.exits import BAD_START, INTERRUPTED
 
 EXIT_GRACE_S = 10.0  # from the end of run_node to the process's end, at most (see exit_guard)
 
@@ -48,7 +48,7 @@ def run_node(make: Callable[[], rclpy.node.Node], args: list[str] | None = None)
             executor.spin_once(timeout_sec=0.1)
     except ConfigError as e:
         print(f"{getattr(make, '__name__', 'node')}: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(BAD_START) from None
     except ExternalShutdownException:
         pass
     finally:

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from physgen_nodes.exits import RESPAWN_DELAY_S, Exits
+from physgen_nodes.exits import INTERRUPTED, RESPAWN_DELAY_S, Exits
 from physgen_nodes.params import nest
 
 
@@ -73,7 +73,7 @@ class Supervisor:
                     time.sleep(RESPAWN_DELAY_S)
                     self._start(name)
                 time.sleep(0.1)
-            return 130
+            return INTERRUPTED
         finally:
             self._shutdown()
 
