@@ -23,6 +23,9 @@ EXTRA_MODULES = {**dict.fromkeys(("torch", "transformers", "trl", "peft", "datas
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["eval", "merge"]:  # a subcommand of eval, whose own arguments argparse cannot mix with it
+        argv = ["eval-merge", *argv[2:]]
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
@@ -248,14 +251,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="ros: every episode over the ROS 2 graph (cell, VLM, executor and evaluation nodes, as "
                         "`physgen bringup evaluation`; needs rclpy); the same records for a deterministic policy")
     s.add_argument("--workers", type=int, default=1,
-                   help="with --via ros: graphs run at once, each policy and split in its own process and ROS "
-                        "domain (2 uses both cores of a two-core machine)")
+                   help="processes (inprocess) or evaluation graphs (ros, each in its own ROS domain, serving every "
+                        "policy and split) at once, each on an equal share of the scenes (2 uses both cores of a "
+                        "two-core machine)")
+    s.add_argument("--shard", metavar="I/N", help="run only shard I (0-based) of N: the scenes at positions I, "
+                   "I+N, ... (whole scenes, every policy); each shard in its own --out, joined by physgen eval merge")
     s.add_argument("--out", type=Path, required=True,
                    help="run directory: episodes.jsonl (started again, the run resumes there), the report and "
                         "the transfer matrix (matrix.csv, matrix.json)")
     _matrix_args(s)
     _cell_arg(s)
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("eval-merge", prog="physgen eval merge", help="physgen eval merge: join the shard directories "
+                       "of one `physgen eval --shard I/N` run into one run (the records, report and matrix of the "
+                       "unsharded run)")
+    s.add_argument("shards", type=Path, nargs="+", help="every shard's --out directory, 0/N .. N-1/N")
+    s.add_argument("--out", type=Path, required=True, help="the merged run's directory (new)")
+    s.set_defaults(func=cmd_eval_merge)
 
     s = sub.add_parser("efficiency", help="sample efficiency: SFT steps on a task to reach a success criterion, "
                                           "from each start model (the base first)")
@@ -599,51 +612,66 @@ def cmd_bag_repair(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from physgen.evaluation.matrix import split_label, transfer_matrix
-    from physgen.evaluation.report import write_report
-    from physgen.evaluation.run import PolicySpec, evaluate_resumable
-    from physgen.evaluation.suite import scenes
+    from physgen.evaluation.matrix import split_label
+    from physgen.evaluation.run import PolicySpec
+    from physgen.evaluation.shards import Shard, write_manifest
+    from physgen.evaluation.workers import evaluate_parallel
 
     _positive("episodes", args.episodes)
+    _positive("workers", args.workers)
     _check_matrix_args(args)
     specs = [PolicySpec.parse(p) for p in args.policy]
     labels = [s.label for s in specs]
     rows = list(dict.fromkeys(split_label(label)[0] for label in labels))  # ROW.seedK labels pool into ROW
     base = split_label(args.base or labels[0])[0]
     one_of("base", base, tuple(rows))
-    tasks = _task_entries(args.tasks)
-    splits = _splits(args.splits)
+    if args.via == "ros" and args.cell_config is not None:
+        raise ConfigError("cell-config", str(args.cell_config), "no cell config with --via ros (the cell "
+                          "node takes its settings from config/evaluation.yaml)")
+    shard = Shard.parse(args.shard) if args.shard else Shard()
     cell_config = _cell_config(args)
+    run = {"policies": [s.text for s in specs], "tasks": _task_entries(args.tasks), "episodes": args.episodes,
+           "seed": args.seed, "splits": _splits(args.splits), "via": args.via, "cell_config": to_dict(cell_config),
+           "base": base, "alpha": args.alpha, "format_threshold": args.format_threshold}
+    writable_dir("out", args.out)
+    write_manifest(args.out, run, shard)
+    t0 = time.perf_counter()
+    records = evaluate_parallel(specs, [(split, run["tasks"]) for split in run["splits"]], args.episodes, args.seed,
+                                args.out, args.workers, None if args.via == "ros" else cell_config, args.via,
+                                shard, progress=True)
+    if shard.count > 1:
+        print(f"shard {shard}: {len(records)} episodes in {args.out / 'episodes.jsonl'}; once every shard is "
+              "done: physgen eval merge --out DIR SHARD_DIR...")
+        return 0
+    return _eval_outputs(args.out, records, run, time.perf_counter() - t0)
+
+
+def cmd_eval_merge(args) -> int:
+    from physgen.evaluation.shards import merge
+
     writable_dir("out", args.out)
     t0 = time.perf_counter()
-    if args.via == "ros":
-        if args.cell_config is not None:
-            raise ConfigError("cell-config", str(args.cell_config), "no cell config with --via ros (the cell "
-                              "node takes its settings from config/evaluation.yaml)")
-        from physgen_nodes.eval_graph import evaluate_over_ros
+    run, records = merge(args.shards, args.out)
+    print(f"merged {len(args.shards)} shards: {len(records)} episodes", file=sys.stderr)
+    return _eval_outputs(args.out, records, run, time.perf_counter() - t0)
 
-        _positive("workers", args.workers)
-        records = evaluate_over_ros(specs, tasks, args.episodes, args.seed, splits, args.out, workers=args.workers)
-    else:
-        bar = _progress(len(specs) * len(scenes(tasks, args.episodes, args.seed)) * len(splits), "episodes")
-        records = []
-        try:
-            for split in splits:
-                records += evaluate_resumable(specs, tasks, args.episodes, args.seed, split, args.out, cell_config,
-                                              lambda _r: bar.update(1))
-        finally:
-            bar.close()
-    meta = {"command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "tasks": tasks,
-            "splits": splits, "policies": [to_dict(s) for s in specs], "seed": args.seed, "via": args.via,
-            "episodes": args.episodes, "physics": records[0]["physics"] if records else {},
-            "cell_config": to_dict(cell_config), "wall_time_s": round(time.perf_counter() - t0, 1)}
-    write_report(args.out, records, meta, episodes=False)  # episodes.jsonl is the run's own log
-    matrix = transfer_matrix(records, base=base, rows=rows, alpha=args.alpha, format_threshold=args.format_threshold)
-    matrix.write_csv(args.out / "matrix.csv")
-    (args.out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2))
+
+def _eval_outputs(out: Path, records: list[dict], run: dict, wall_s: float) -> int:
+    """An evaluation run's report and transfer matrix from its records (``run``: its manifest's)."""
+    from physgen.evaluation.matrix import split_label, transfer_matrix
+    from physgen.evaluation.report import write_report
+    from physgen.evaluation.run import PolicySpec
+
+    rows = list(dict.fromkeys(split_label(PolicySpec.parse(p).label)[0] for p in run["policies"]))
+    meta = {"command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **run,
+            "physics": records[0]["physics"] if records else {}, "wall_time_s": round(wall_s, 1)}
+    write_report(out, records, meta, episodes=False)  # episodes.jsonl is the run's own log
+    matrix = transfer_matrix(records, base=run["base"], rows=rows, alpha=run["alpha"],
+                             format_threshold=run["format_threshold"])
+    matrix.write_csv(out / "matrix.csv")
+    (out / "matrix.json").write_text(json.dumps(matrix.to_dict(), indent=2))
     print(matrix.table())
-    print(f"episodes: {args.out / 'episodes.jsonl'}\nreport: {args.out / 'report.md'}\n"
-          f"matrix: {args.out / 'matrix.csv'}")
+    print(f"episodes: {out / 'episodes.jsonl'}\nreport: {out / 'report.md'}\nmatrix: {out / 'matrix.csv'}")
     return 0
 
 

@@ -112,8 +112,6 @@ class EvalStage:
         for s in self.splits:
             one_of("splits", s, ("train", "heldout"))
         require(not self.record or self.via == "ros", "record", self.record, "false unless via is ros")
-        require(self.via == "inprocess" or self.seed_scenes == "all", "seed_scenes", self.seed_scenes,
-                "all with via ros (a graph runs every scene of its tasks)")
 
 
 @dataclass(frozen=True)
@@ -352,29 +350,24 @@ def eval_specs(cfg: StudyConfig, base: str, rows: list[Row]):
     return specs + [PolicySpec(k, k) for k in REFERENCES]
 
 
-def evaluate(cfg: StudyConfig, base: str, rows: list[Row], progress: bool) -> list[dict]:
-    from physgen.evaluation.run import evaluate_parallel
+def evaluate(cfg: StudyConfig, base: str, rows: list[Row], progress: bool, shard=None) -> list[dict]:
+    """Every condition's episodes (those of ``shard``, a :class:`~physgen.evaluation.workers.Shard`;
+    default all), in-process or over the ROS graph."""
+    from physgen.evaluation.workers import Shard, evaluate_parallel
 
     e = cfg.eval
     specs = eval_specs(cfg, base, rows)
     loo = {r.label for r in rows if r.condition == "loo"}
     out = Path(cfg.out) / "eval"
     jobs = eval_jobs(cfg)
-    if e.via == "ros":
-        from physgen_nodes.eval_graph import evaluate_over_ros
-
-        bags = Path(cfg.out) / "bags" if e.record else None
-        records = []
-        for split, tasks in jobs:
-            records += evaluate_over_ros([s for s in specs if s.label not in loo], tasks, e.episodes, e.seed,
-                                         [split], out, bags, e.workers)
-        return records
-    records = evaluate_parallel([s for s in specs if s.label not in loo], jobs, e.episodes, e.seed, out, e.workers)
+    how = {"workers": e.workers, "via": e.via, "shard": shard or Shard(), "progress": progress,
+           "bags": Path(cfg.out) / "bags" if e.record else None}
+    records = evaluate_parallel([s for s in specs if s.label not in loo], jobs, e.episodes, e.seed, out, **how)
     for r in rows:  # a left-out task's row: evaluated on that task only
         if r.label in loo:
             spec = next(s for s in specs if s.label == r.label)
             loo_jobs = [(split, [t for t in tasks if t.partition(":")[0] == r.task]) for split, tasks in jobs]
-            records += evaluate_parallel([spec], [j for j in loo_jobs if j[1]], e.episodes, e.seed, out, e.workers)
+            records += evaluate_parallel([spec], [j for j in loo_jobs if j[1]], e.episodes, e.seed, out, **how)
     return records
 
 

@@ -138,9 +138,11 @@ class EpisodeClient:
         """Build the scene ``key`` ({request_id, task, seed, split}) in the cell; its episode record."""
         return self.ask("cell/reset", key, "cell/episode", "reset", self.timeouts.reset_s)
 
-    def answer(self, key: dict, prompt: str, frame_after_ns: int) -> dict:
-        return self.ask("vlm/instruction", {**key, "prompt": prompt, "frame_after_ns": frame_after_ns},
-                        "vlm/answer", "answer", self.timeouts.answer_s)
+    def answer(self, key: dict, prompt: str, frame_after_ns: int, policy: str = "") -> dict:
+        """The VLM node's answer from the first frame at or after ``frame_after_ns``, by the policy
+        labelled ``policy`` (empty: the node's first)."""
+        request = {**key, "prompt": prompt, "frame_after_ns": frame_after_ns} | ({"policy": policy} if policy else {})
+        return self.ask("vlm/instruction", request, "vlm/answer", "answer", self.timeouts.answer_s)
 
     def act(self, key: dict, task, inst, text: str, joints_after_ns: int, frame: bool = False):
         """The answer ``text`` through the codec and the plan, executed by the executor and judged by

@@ -9,6 +9,11 @@ a deterministic policy both runs give the same records. A step that times out en
 failed with reason ``timeout_<step>``, a refused judgement with ``outcome_<the cell's reason>``; the
 run goes on.
 
+The episodes are ``tasks`` x ``episodes`` of ``split`` for one policy, or, with ``plan`` (a JSON file
+``{"version": 1, "episodes": [[split, task, seed, label], ...]}``, as ``physgen eval --via ros``
+writes one per graph), exactly those, in order, each answered by the VLM node's policy ``label``
+(its ``policies`` parameter): one graph serves many policies and splits.
+
 Each record is appended to ``out_dir/episodes.jsonl`` as it completes (flushed and synced) and
 published on ``evaluation/episode``; started again after a stop, the node skips the episodes the file
 already holds for its policy (``policy``, else the name the VLM node reports), so none is run or
@@ -22,15 +27,17 @@ it records every topic it was given, so a bag holds every episode whole. Paramet
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from physgen.config import in_range, one_of, require
+from physgen.config import ConfigError, in_range, one_of, require
 from physgen.evaluation.episode import assemble, failed
 from physgen.evaluation.report import summarize, table, write_report
 from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, without_names
@@ -53,6 +60,7 @@ class EvaluationConfig:
     seed: int = 0
     split: str = "train"
     policy: str = ""  # the label in the records; empty: the name the VLM node reports
+    plan: str = ""  # a JSON file of the episodes to run (see the module docstring); empty: tasks x episodes
     out_dir: str = "runs/ros_eval"
     exit_when_done: bool = True
     wait_for_recorder: bool = False  # start only once a recorder records every topic it was given
@@ -71,6 +79,9 @@ class EvaluationNode(Node):
         super().__init__("evaluation", **kwargs)
         self.config = declare_config(self, EvaluationConfig)
         self.out = writable_dir("out_dir", self.config.out_dir)  # before any episode: a run that cannot log none
+        cfg = self.config
+        self.plan = read_plan(cfg.plan) if cfg.plan else [
+            (cfg.split, name, seed, cfg.policy) for name, seed in scenes(cfg.tasks, cfg.episodes, cfg.seed)]
         self.records: list[dict] = []
         self.done = threading.Event()
         self.exit_code: int | None = None
@@ -117,15 +128,16 @@ class EvaluationNode(Node):
             return 1
         log = EpisodeFile(self.out / EPISODES)  # a run started again resumes after its last episode
         done = {episode_key(r): r for r in log.records}
-        label = cfg.policy  # else the VLM node's name for its policy, from the first answer
+        learned = ""  # an unlabelled episode's label: the VLM node's name for its policy, from the first answer
         t0 = time.perf_counter()
-        for name, seed in scenes(cfg.tasks, cfg.episodes, cfg.seed):
+        for split, name, seed, label in self.plan:
             if not self.context.ok():  # Ctrl-C: stopped before the job was done
                 return INTERRUPTED
-            rec = done.get((label, name, cfg.split, seed)) if label else None
+            label = label or learned
+            rec = done.get((label, name, split, seed)) if label else None
             if rec is None:
-                rec = self.episode(load_task(name), seed, cfg.split)
-                label = label or rec["policy"]
+                rec = self.episode(load_task(name), seed, split, label)
+                learned = learned or rec["policy"]
                 if episode_key(rec) not in done:  # else run again only to learn the label: counted once
                     log.append(rec)
                     done[episode_key(rec)] = rec
@@ -135,8 +147,9 @@ class EvaluationNode(Node):
                 self.resumed += 1
             self.records.append(rec)
             self.episodes += 1
-        meta = {"command": "ros evaluation node", "tasks": list(cfg.tasks), "splits": [cfg.split],
-                "seed": cfg.seed, "episodes": cfg.episodes, "via": "ros",
+        meta = {"command": "ros evaluation node", "tasks": list(dict.fromkeys(e[1] for e in self.plan)),
+                "splits": list(dict.fromkeys(e[0] for e in self.plan)), "seed": cfg.seed, "episodes": cfg.episodes,
+                "via": "ros", "plan": cfg.plan,
                 "physics": next((r["physics"] for r in self.records if r["physics"]), {}),
                 "wall_time_s": round(time.perf_counter() - t0, 1)}
         report = write_report(self.out, self.records, meta, episodes=False)
@@ -153,17 +166,18 @@ class EvaluationNode(Node):
     def _recorded(self, topic: str) -> int:
         return int(self.recorder.get("topics", {}).get(topic, {}).get("written", 0))
 
-    def episode(self, task, seed: int, split: str) -> dict:
-        """One episode over the graph, as a record with the answering policy's description (``model``)
-        and the configuration ``fingerprint``; a step that times out ends it as failed."""
+    def episode(self, task, seed: int, split: str, policy: str = "") -> dict:
+        """One episode over the graph answered by the VLM node's policy ``policy`` (empty: its first),
+        as a record with that policy's description (``model``) and the configuration ``fingerprint``;
+        a step that times out ends it as failed."""
         inst = task.sample(seed, split)
-        key = {"request_id": f"{self._run_id}:{task.name}:{split}:{seed}", "task": task.name, "seed": seed,
+        key = {"request_id": f"{self._run_id}:{policy}:{task.name}:{split}:{seed}", "task": task.name, "seed": seed,
                "split": split}
-        policy, latency, raw, identity = self.config.policy, {}, "", {"model": None, "fingerprint": None}
+        latency, raw, identity = {}, "", {"model": None, "fingerprint": None}
         try:
             ep = self.client.reset(key)
             t0 = time.monotonic()
-            answer = self.client.answer(key, inst.prompt, ep["frame_after_ns"])
+            answer = self.client.answer(key, inst.prompt, ep["frame_after_ns"], policy)
             latency = {"policy_s": time.monotonic() - t0, **answer.get("latency", {})}
             policy, raw = policy or str(answer.get("policy", "")), str(answer.get("raw", ""))
             if answer.get("model") is not None:
@@ -173,6 +187,20 @@ class EvaluationNode(Node):
         except StepFailed as e:
             return {**failed(task, inst, e.error, policy, raw, latency).to_dict(), **identity}
         return {**assemble(task, inst, parsed, plan, motions, outcome, policy, latency).to_dict(), **identity}
+
+
+def read_plan(path: str) -> list[tuple[str, str, int, str]]:
+    """A ``plan`` file's episodes; a ConfigError naming ``plan`` when it cannot be read as one."""
+    try:
+        data = json.loads(Path(path).read_text())
+        episodes = [(str(sp), str(t), int(s), str(label)) for sp, t, s, label in data["episodes"]]
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise ConfigError("plan", path, f"a readable plan file {{'version': 1, 'episodes': [[split, task, seed, "
+                                        f"label], ...]}} ({e})") from e
+    for split, name, _, _ in episodes:
+        one_of("plan: split", split, SPLITS)
+        one_of("plan: task", name, tuple(task_names()))
+    return episodes
 
 
 def main(args: list[str] | None = None) -> None:

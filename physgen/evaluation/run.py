@@ -59,6 +59,11 @@ class PolicySpec:
         require(bool(label.strip()) and "," not in label, "policy", text, "a label without commas")
         return cls(label.strip(), kind, model or None)
 
+    @property
+    def text(self) -> str:
+        """The spec as :meth:`parse` reads it, label first (the seed share is not part of it)."""
+        return f"{self.label}={self.kind}" + (f":{self.model}" if self.model else "")
+
 
 def _run_name(model: str) -> str:
     """``runs/sft_fd/model`` -> ``sft_fd``; a recipe name stays itself."""
@@ -189,42 +194,3 @@ def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], s
             p.close()
         oracles.close()
     return done
-
-
-def evaluate_parallel(specs: list[PolicySpec], jobs: list[tuple[str, list[str]]], episodes: int, seed: int,
-                      out: Path, workers: int = 1, cell_config: CellConfig | None = None) -> list[dict]:
-    """The episodes of every ``(split, tasks)`` of ``jobs`` (as :func:`evaluate_resumable` runs them),
-    the scenes dealt round-robin to ``workers`` processes, each loading the policies once and keeping a
-    resumable ``OUT/parts/inprocess-<k>/episodes.jsonl``; the records are merged into
-    ``OUT/episodes.jsonl`` in the order one process gives (split, task, seed, policy), each once, and
-    returned in that order."""
-    order = [(split, t, s) for split, tasks in jobs for t, s in scenes(tasks, episodes, seed)]
-    shares = [order[k::workers] for k in range(workers)] if workers > 1 else [order]
-    parts = [Path(out) / "parts" / f"inprocess-{k}" for k in range(len(shares))]
-    args = [(specs, share, seed, part, cell_config) for share, part in zip(shares, parts)]
-    if len(args) == 1:
-        _evaluate_share(args[0])
-    else:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(len(args)) as pool:
-            pool.map(_evaluate_share, args)
-    log = EpisodeFile(Path(out) / EPISODES)
-    have = {key(r): r for r in log.records}
-    found = {key(r): r for part in parts for r in EpisodeFile(part / EPISODES).records}
-    out_records = []
-    for split, t, s in order:
-        for spec in specs:
-            k = (spec.label, t, split, s)
-            if not spec.runs(s - seed):
-                continue
-            if k not in have:
-                log.append(found[k])
-                have[k] = found[k]
-            out_records.append(have[k])
-    return out_records
-
-
-def _evaluate_share(job) -> None:
-    specs, share, seed, part, cell_config = job
-    evaluate_items(specs, share, seed, part, cell_config)

@@ -29,6 +29,7 @@ class Policy(abc.ABC):
 
     name: str = "policy"
     backend: str = "policy"  # what answers: expert, chance, transformers, ...
+    privileged: bool = False  # answers from Observation.instance (scripted policies); a model never does
 
     @abc.abstractmethod
     def act(self, obs: Observation) -> str: ...

@@ -10,6 +10,7 @@ from physgen.tasks.oracle import Oracles
 
 class ExpertPolicy(Policy):
     name = backend = "expert"
+    privileged = True
 
     def __init__(self, oracles: Oracles | None = None):
         self._own = oracles is None

@@ -24,7 +24,7 @@ def replay(bag: Path | str, policy, out: Path | str | None = None) -> dict:
         task = load_task(rec["task"])
         inst = task.sample(int(rec["seed"]), rec["split"])
         obs = Observation(frame, rec["prompt"], task.name, inst.seed, task.answer_format,
-                          inst if policy.name == "expert" else None)
+                          inst if policy.privileged else None)
         parsed = parse(policy.act(obs), task.answer_format)
         answer = list(parsed.answer) if isinstance(parsed.answer, tuple) else parsed.answer
         replayed += 1

@@ -73,9 +73,8 @@ def test_a_bad_study_value_names_it(tmp_path):
     path.write_text("out: x\nconditions: [grpo, sft_grpo]\n")
     with pytest.raises(ConfigError, match="conditions"):
         StudyConfig.load(path)
-    path.write_text("out: x\neval:\n  via: ros\n")  # a graph runs every scene: no shares per seed
-    with pytest.raises(ConfigError, match="seed_scenes"):
-        StudyConfig.load(path)
+    path.write_text("out: x\neval:\n  via: ros\n  seed_scenes: share\n")  # a graph runs any plan: shares too
+    assert StudyConfig.load(path).eval.via == "ros"
     path.write_text("out: x\nseeds: [1, 1]\n")
     with pytest.raises(ConfigError, match="seeds"):
         StudyConfig.load(path)

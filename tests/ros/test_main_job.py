@@ -62,7 +62,7 @@ def test_physgen_run_trains_evaluates_over_the_graph_records_and_reports(ros_con
 
 
 def test_graph_workers_get_domains_of_their_own():
-    from physgen_nodes.eval_graph import worker_domains
+    from physgen.evaluation.workers import worker_domains
 
     for base in (0, 1, 57, 99, 100):
         domains = worker_domains(3, base)
