@@ -25,6 +25,7 @@ REQUESTS = {"cell/reset": "reset", "vlm/instruction": "instruction", "executor/c
             "cell/judge": "judge"}  # topic: record schema
 REPLIES = {"cell/episode": "episode", "vlm/answer": "answer", "executor/result": "result", "cell/outcome": "outcome"}
 VLM_TOPICS = ("vlm/instruction", "vlm/answer")
+UNASKED = ("no_frame", "unknown_policy")  # a VLM node's answer reasons when no policy saw the scene
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,14 @@ class EpisodeClient:
 
     def answer(self, key: dict, prompt: str, frame_after_ns: int, policy: str = "") -> dict:
         """The VLM node's answer from the first frame at or after ``frame_after_ns``, by the policy
-        labelled ``policy`` (empty: the node's first)."""
+        labelled ``policy`` (empty: the node's first). :class:`StepFailed` (``answer_<reason>``) when the
+        node could not ask a policy: no frame of the scene came, or it serves no policy of that label."""
         request = {**key, "prompt": prompt, "frame_after_ns": frame_after_ns} | ({"policy": policy} if policy else {})
-        return self.ask("vlm/instruction", request, "vlm/answer", "answer", self.timeouts.answer_s)
+        got = self.ask("vlm/instruction", request, "vlm/answer", "answer", self.timeouts.answer_s)
+        if got.get("reason") in UNASKED:
+            self.failed_steps += 1
+            raise StepFailed("answer", str(got["reason"]))
+        return got
 
     def act(self, key: dict, task, inst, text: str, joints_after_ns: int, frame: bool = False):
         """The answer ``text`` through the codec and the plan, executed by the executor and judged by

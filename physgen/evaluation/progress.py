@@ -25,7 +25,7 @@ class EpisodeBar:
 
     def add(self, record: dict) -> None:
         self.errors += bool(record.get("error"))
-        self.unparsed += not record.get("error") and bool(record.get("reason"))
+        self.unparsed += not record.get("error") and record.get("reason") != "ok"
         self._bar.set_postfix(errors=self.errors, unparsed=self.unparsed, refresh=False)
         self._bar.update(1)
 

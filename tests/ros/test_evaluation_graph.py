@@ -151,3 +151,45 @@ def test_a_cell_without_the_episodes_scene_refuses_to_judge_and_the_step_names_w
         cell.destroy_node()
         probe.destroy_node()
     assert got == ["outcome_not_the_current_scene"] and cell.counts["rejected_judge"] == 1
+
+
+def test_one_graph_serves_several_policies_and_splits_from_a_plan(ros_context, tmp_path):
+    """The VLM node holds every policy at once and the evaluation node runs a plan (as each worker of
+    ``physgen eval --via ros`` does): the same records as in-process; a label the VLM node does not
+    serve fails its episode with the reason, never as a format failure."""
+    from rclpy.parameter import Parameter
+
+    from physgen.evaluation.shards import planned
+    from physgen.evaluation.workers import write_plan
+    from physgen_nodes.cell_node import CellNode
+    from physgen_nodes.evaluation_node import EvaluationNode
+    from physgen_nodes.executor_node import ExecutorNode
+    from physgen_nodes.vlm_node import VLMNode
+
+    specs = [PolicySpec.parse("a=expert"), PolicySpec.parse("b=chance")]
+    items = [("train", "stability", 0), ("heldout", "shift", 1), ("train", "shift", 0)]
+    write_plan(tmp_path / "plan.json", [*specs, PolicySpec.parse("zz=chance")], items, 0)
+    nodes = [CellNode(context=ros_context, parameter_overrides=[Parameter("rate_hz", value=5.0)]),
+             ExecutorNode(context=ros_context),
+             VLMNode(context=ros_context, parameter_overrides=[Parameter("policies", value="a=expert, b=chance")]),
+             EvaluationNode(context=ros_context, parameter_overrides=[
+                 Parameter("plan", value=str(tmp_path / "plan.json")), Parameter("out_dir", value=str(tmp_path)),
+                 Parameter("exit_when_done", value=False)])]
+    ex = executor(ros_context, *nodes)
+    try:
+        assert spin_until(ex, nodes[-1].done.is_set, timeout=600)
+    finally:
+        ex.shutdown()
+        for n in nodes:
+            n.destroy_node()
+    assert nodes[-1].exit_code == 0
+    records = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
+    assert [(r["policy"], r["task"], r["split"], r["seed"]) for r in records] == planned(
+        [*specs, PolicySpec.parse("zz=chance")], items, 0)
+    unknown = [r for r in records if r["policy"] == "zz"]
+    assert [r["error"] for r in unknown] == ["answer_unknown_policy"] * 3 and nodes[2].counts["unknown_policy"] == 3
+    from physgen.evaluation.run import evaluate_items
+
+    local = evaluate_items(specs, items, 0, tmp_path / "local")
+    assert [comparable(r) for r in records if r["policy"] != "zz"] == \
+        [comparable(local[(p.label, t, split, s)]) for split, t, s in items for p in specs]

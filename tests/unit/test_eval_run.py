@@ -46,7 +46,8 @@ def test_a_task_may_carry_its_own_episode_count(tmp_path):
 
 
 def test_parallel_evaluation_gives_the_records_of_one_process_and_seeds_share_the_scenes(tmp_path):
-    from physgen.evaluation.run import PolicySpec, evaluate_parallel
+    from physgen.evaluation.run import PolicySpec
+    from physgen.evaluation.workers import evaluate_parallel
 
     specs = [PolicySpec("base", "chance"), PolicySpec("trained.seed0", "expert", None, (0, 2)),
              PolicySpec("trained.seed1", "expert", None, (1, 2))]
@@ -130,3 +131,75 @@ def test_the_matrix_compares_rows_scene_by_scene():
     held = m.cells[("sft", "shift (held-out)")]
     assert held.paired == 0 and held.diff is None and held.parse_failures == 1
     assert m.cells[("base", "shift")].diff is None and "vs base" in m.table()
+
+
+def _eval(*argv: str) -> int:
+    from physgen.cli import main
+
+    return main(["eval", "--policy", "expert", "--policy", "chance", "--tasks", "stability,fall_direction:4",
+                 "--episodes", "3", "--seed", "2", "--splits", "train,heldout", *argv])
+
+
+def test_shards_hold_whole_scenes_and_merge_into_the_unsharded_run(tmp_path, capsys):
+    from physgen.evaluation.shards import Shard
+
+    assert _eval("--out", str(tmp_path / "whole")) == 0
+    for i in range(3):
+        assert _eval("--out", str(tmp_path / f"s{i}"), "--shard", f"{i}/3") == 0
+    scenes = [{(r["split"], r["task"], r["seed"]) for r in _records(tmp_path / f"s{i}")} for i in range(3)]
+    assert not (scenes[0] & scenes[1] or scenes[0] & scenes[2] or scenes[1] & scenes[2])  # disjoint
+    for i in range(3):  # whole scenes: both policies on every scene of a shard
+        assert [r["policy"] for r in _records(tmp_path / f"s{i}")] == ["expert", "chance"] * len(scenes[i])
+    capsys.readouterr()
+    assert main_merge(tmp_path, "s2", "s0", "s1") == 0  # any order of directories
+    assert "merged 3 shards: 28 episodes" in capsys.readouterr().err
+    assert _records(tmp_path / "merged") == _records(tmp_path / "whole")  # the unsharded run's order too
+    whole, merged = (json.loads((tmp_path / d / "matrix.json").read_text()) for d in ("whole", "merged"))
+    assert merged == whole and (tmp_path / "merged" / "matrix.csv").read_text() == \
+        (tmp_path / "whole" / "matrix.csv").read_text()
+    assert Shard.parse("2/3").part(1, 2) == Shard(5, 6)  # a worker's share of a shard is a shard of the run
+
+
+def main_merge(tmp_path: Path, *dirs: str, out: str = "merged") -> int:
+    from physgen.cli import main
+
+    return main(["eval", "merge", "--out", str(tmp_path / out), *(str(tmp_path / d) for d in dirs)])
+
+
+def test_merge_refuses_shards_that_are_not_one_whole_run(tmp_path, capsys):
+    for i in range(2):
+        assert _eval("--out", str(tmp_path / f"s{i}"), "--shard", f"{i}/2") == 0
+    assert _eval("--out", str(tmp_path / "other"), "--shard", "1/2", "--seed", "9") == 0
+    capsys.readouterr()
+    assert main_merge(tmp_path, "s0", out="m1") == 2  # shard 1/2 missing
+    assert "exactly once" in capsys.readouterr().err
+    assert main_merge(tmp_path, "s0", "other", out="m2") == 2  # another run
+    assert "one run" in capsys.readouterr().err
+    lines = (tmp_path / "s1" / "episodes.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "s1" / "episodes.jsonl").write_text("".join(lines[:-1]))  # a shard that was stopped early
+    assert main_merge(tmp_path, "s0", "s1", out="m3") == 2
+    assert "1 episodes missing" in capsys.readouterr().err
+    assert _eval("--out", str(tmp_path / "s1"), "--shard", "1/2") == 0  # resumed: the one episode runs
+    assert main_merge(tmp_path, "s0", "s1", out="m4") == 0
+    assert _eval("--out", str(tmp_path / "s1"), "--shard", "0/2") == 2  # its directory is shard 1/2's
+    for bad in ("3/3", "1", "a/2", "-1/2"):
+        assert _eval("--out", str(tmp_path / "x"), f"--shard={bad}") == 2
+    assert "shard" in capsys.readouterr().err
+
+
+def test_one_progress_bar_counts_what_workers_append(tmp_path):
+    from physgen.evaluation.progress import EpisodeBar, PartFollower
+
+    part = tmp_path / "episodes.jsonl"
+    follower = PartFollower([part, tmp_path / "absent.jsonl"])
+    assert follower.new_records() == []
+    part.write_text('{"error": "", "reason": "ok"}\n{"error": "timeout_answer", "reason": ""}\n{"err')
+    got = follower.new_records()
+    assert len(got) == 2  # the line still being written waits for its newline
+    with part.open("a") as f:
+        f.write('or": "", "reason": "no_answer"}\n')
+    got += follower.new_records()
+    with EpisodeBar(3, enabled=False) as bar:
+        for r in got:
+            bar.add(r)
+        assert (bar.errors, bar.unparsed) == (1, 1)
