@@ -289,6 +289,9 @@ def _parser() -> argparse.ArgumentParser:
                                      "task, evaluate every condition on every task, probe, report; done stages are "
                                      "skipped")
     s.add_argument("--config", type=Path, default=None, help="a study YAML (default: the installed config/study.yaml)")
+    s.add_argument("--eval-shard", metavar="I/N", help="once training is done: only evaluation shard I of N (whole "
+                   "scenes), into OUT/eval/shards/I-of-N (one per machine or SLURM array task); the study run "
+                   "without it afterwards takes their episodes in and goes on")
     s.set_defaults(func=cmd_study)
 
     s = sub.add_parser("report", help="the shareable report of an eval run: results.json, matrix.csv, figures, "
@@ -699,6 +702,14 @@ def cmd_study(args) -> int:
     from physgen.study import StudyConfig, run_study, summary
 
     cfg = StudyConfig.load(args.config or data_dir("config") / "study.yaml")
+    if args.eval_shard:
+        from physgen.evaluation.shards import Shard
+        from physgen.study import evaluate_shard
+
+        shard = Shard.parse(args.eval_shard)
+        print(f"evaluation shard {shard}: {evaluate_shard(cfg, shard)}; once every shard is done, run the study "
+              "again without --eval-shard")
+        return 0
     results, matrix = run_study(cfg)
     print(matrix.table())
     print(summary(results))

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from physgen.config import build, in_range, load_yaml, one_of, require, to_dict
+from physgen.config import ConfigError, build, in_range, load_yaml, one_of, require, to_dict
 from physgen.evaluation.matrix import check_settings
 from physgen.preflight import writable_dir
 
@@ -245,13 +245,16 @@ def _train(cfg: StudyConfig, run: Path, progress: bool, grpo: bool = False, **fi
     return str(run / "model")
 
 
-def base_model(cfg: StudyConfig, progress: bool) -> str:
+def base_model(cfg: StudyConfig, progress: bool, train: bool = True) -> str:
+    """The base model: pre-trained here (``train`` false: only found, see :func:`trained`), or the recipe's."""
     from physgen.policy.recipes import resolve_model
     from physgen.tasks.captions import CAPTIONS
 
     if cfg.pretrain.steps == 0:
         return str(resolve_model(cfg.model))
     p = cfg.pretrain
+    if not train:
+        return trained(Path(cfg.out) / "pretrain")
     return _train(cfg, Path(cfg.out) / "pretrain", progress, task=CAPTIONS, model=cfg.model, steps=p.steps,
                   seed=cfg.seed, examples=p.examples, lora=False, learning_rate=p.learning_rate)
 
@@ -280,6 +283,14 @@ def _loo(cfg: StudyConfig, left_out: str, model: str, seed: int, run: Path, prog
                   rehearsal=s.rehearsal)
 
 
+class _FindOnly:
+    """A :class:`Stages` stand-in that runs no training: each stage's run (its next-to-last
+    argument) must be done."""
+
+    def run(self, name: str, fn, *args):
+        return trained(args[-2])
+
+
 @dataclass(frozen=True)
 class Row:
     """A trained model: its label (``row.seedK``), directory, training run, condition, task and seed;
@@ -294,9 +305,18 @@ class Row:
     start: str
 
 
-def train_conditions(cfg: StudyConfig, base: str, progress: bool, stages: Stages | None = None) -> list[Row]:
-    """Every trained model, condition by condition, seed by seed."""
-    stages = stages or Stages(cfg.out)
+def trained(run: Path) -> str:
+    """The model of a training run that must be done already (an evaluation shard never trains)."""
+    if not _done(run):
+        raise ConfigError("eval-shard", str(run), "a finished training run: train first (physgen study without "
+                                                  "--eval-shard), then start the evaluation shards")
+    return str(run / "model")
+
+
+def train_conditions(cfg: StudyConfig, base: str, progress: bool, stages: Stages | None = None,
+                     train: bool = True) -> list[Row]:
+    """Every trained model, condition by condition, seed by seed (``train`` false: only found)."""
+    stages = (stages or Stages(cfg.out)) if train else _FindOnly()
     out = Path(cfg.out)
     rows: list[Row] = []
     for task in cfg.source_tasks:
@@ -359,6 +379,10 @@ def evaluate(cfg: StudyConfig, base: str, rows: list[Row], progress: bool, shard
     specs = eval_specs(cfg, base, rows)
     loo = {r.label for r in rows if r.condition == "loo"}
     out = Path(cfg.out) / "eval"
+    if shard is not None and shard.count > 1:  # its own directory: shards on other machines never share a file
+        out = shard_dir(cfg, shard)
+    else:
+        collect_shards(out)
     jobs = eval_jobs(cfg)
     how = {"workers": e.workers, "via": e.via, "shard": shard or Shard(), "progress": progress,
            "bags": Path(cfg.out) / "bags" if e.record else None}
@@ -369,6 +393,30 @@ def evaluate(cfg: StudyConfig, base: str, rows: list[Row], progress: bool, shard
             loo_jobs = [(split, [t for t in tasks if t.partition(":")[0] == r.task]) for split, tasks in jobs]
             records += evaluate_parallel([spec], [j for j in loo_jobs if j[1]], e.episodes, e.seed, out, **how)
     return records
+
+
+def shard_dir(cfg: StudyConfig, shard) -> Path:
+    return Path(cfg.out) / "eval" / "shards" / f"{shard.index}-of-{shard.count}"
+
+
+def collect_shards(out: Path) -> int:
+    """Append to ``OUT/episodes.jsonl`` the records evaluation shards left in ``OUT/shards/*`` (their
+    parts too) that it lacks; the evaluation then runs only what no shard ran. Returns how many."""
+    from physgen.evaluation.run import EPISODES, EpisodeFile, key
+
+    dirs = sorted(Path(out).glob(f"shards/*/{EPISODES}")) + sorted(Path(out).glob(f"shards/*/parts/*/{EPISODES}"))
+    if not dirs:
+        return 0
+    log = EpisodeFile(Path(out) / EPISODES)
+    have = {key(r) for r in log.records}
+    added = 0
+    for path in dirs:
+        for r in EpisodeFile(path).records:
+            if key(r) not in have:
+                log.append(r)
+                have.add(key(r))
+                added += 1
+    return added
 
 
 def rewards(cfg: StudyConfig, base: str, rows: list[Row], progress: bool) -> list[Path]:
@@ -485,6 +533,16 @@ def summary(results: dict) -> str:
     if study.get("stages_s"):
         lines.append("\nStage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in study["stages_s"].items()))
     return "\n".join(lines)
+
+
+def evaluate_shard(cfg: StudyConfig, shard, progress: bool = True) -> Path:
+    """Only the evaluation shard ``shard`` of a study whose training is done, into its own directory
+    (:func:`shard_dir`); the study run without a shard afterwards takes its episodes in."""
+    needs(cfg)
+    base = base_model(cfg, progress, train=False)
+    rows = train_conditions(cfg, base, progress, train=False)
+    evaluate(cfg, base, rows, progress, shard)
+    return shard_dir(cfg, shard)
 
 
 def run_study(cfg: StudyConfig, progress: bool = True):

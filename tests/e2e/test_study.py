@@ -18,7 +18,11 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_tiny_study_runs_every_stage_and_skips_them_when_done(tiny_model_dir, tmp_path):
-    from physgen.study import StudyConfig, run_study
+    import shutil
+
+    from physgen.config import ConfigError
+    from physgen.evaluation.shards import Shard
+    from physgen.study import StudyConfig, evaluate_shard, run_study
 
     doc = {"out": str(tmp_path / "study"), "model": str(tiny_model_dir), "source_tasks": ["fall_direction"],
            "seeds": [0, 1], "conditions": ["sft", "grpo", "sft_grpo", "loo"],
@@ -32,6 +36,8 @@ def test_a_tiny_study_runs_every_stage_and_skips_them_when_done(tiny_model_dir, 
            "efficiency": {"task": "stability", "max_steps": 2, "eval_every": 1, "episodes": 2, "examples": 4}}
     path = tmp_path / "study.yaml"
     path.write_text(json.dumps(doc))  # YAML is a superset of JSON
+    with pytest.raises(ConfigError, match="train first"):  # an evaluation shard never trains
+        evaluate_shard(StudyConfig.load(path), Shard(0, 2), progress=False)
     results, matrix = run_study(StudyConfig.load(path), progress=False)
     assert matrix.rows == ["base", "sft_fall_direction", "grpo_fall_direction", "sft_grpo_fall_direction",
                            "loo_stability", "expert", "chance"]
@@ -54,6 +60,27 @@ def test_a_tiny_study_runs_every_stage_and_skips_them_when_done(tiny_model_dir, 
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "study").rglob("model.safetensors")}
     again, _ = run_study(StudyConfig.load(path), progress=False)  # everything done: nothing trained again
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps and again["episodes"] == results["episodes"]
+
+    # the evaluation handed to two shards (two machines), then the study takes their episodes in
+    episodes = tmp_path / "study" / "eval" / "episodes.jsonl"
+    whole = [_without_latency(line) for line in episodes.read_text().splitlines()]
+    episodes.unlink()
+    shutil.rmtree(tmp_path / "study" / "eval" / "parts")
+    for i in range(2):
+        shard_dir = evaluate_shard(StudyConfig.load(path), Shard(i, 2), progress=False)
+        assert shard_dir.name == f"{i}-of-2" and (shard_dir / "episodes.jsonl").is_file()
+    from physgen.study import collect_shards
+
+    assert collect_shards(tmp_path / "study" / "eval") == len(whole)  # every episode came from a shard
+    merged, _ = run_study(StudyConfig.load(path), progress=False)
+    assert merged["episodes"] == results["episodes"]
+    assert sorted(_without_latency(line) for line in episodes.read_text().splitlines()) == sorted(whole)
+
+
+def _without_latency(line: str) -> str:
+    record = json.loads(line)
+    record.pop("latency")
+    return json.dumps(record, sort_keys=True)
 
 
 def test_a_bad_study_value_names_it(tmp_path):
