@@ -317,9 +317,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="write the scores as JSON here")
     s.set_defaults(func=cmd_probe)
 
-    s = sub.add_parser("run", help="the main job: a short study (tiny model built here, pre-trained, SFT and GRPO on "
-                                   "fall_direction; base, SFT, GRPO, expert and chance on every task over the ROS 2 "
-                                   "graph, recorded to bags; the report); prints the transfer matrix")
+    s = sub.add_parser("run", help="the main job: a short study (config/study_quick.yaml: a tiny model built here, "
+                                   "pre-trained, SFT and GRPO on shift; base, SFT, GRPO, expert and chance on every "
+                                   "task; the report); prints the transfer matrix")
     s.add_argument("--config", type=Path, default=None,
                    help="a study YAML (default: the installed config/study_quick.yaml; config/study.yaml is the "
                         "full protocol)")
