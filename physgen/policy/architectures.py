@@ -4,6 +4,10 @@ chat template, config, image processor and processor, as its Hub checkpoints hav
 - ``qwen2_vl``: ``Qwen2VLForConditionalGeneration``, the study's model family. A frame is resized to
   ``side`` x ``side`` pixels, cut into ``patch`` x ``patch`` patches, and each ``merge`` x ``merge``
   block of patches becomes one ``<|image_pad|>`` token: ``(side / patch)**2 / merge**2`` tokens.
+- ``qwen2_5_vl``: ``Qwen2_5_VLForConditionalGeneration`` (Qwen2.5-VL), Qwen2-VL's tokens, template
+  and image rule with Qwen2.5-VL's vision encoder: a gated SiLU MLP of ``vision.intermediate_size``,
+  attention within windows of ``vision.window_size`` pixels except in ``vision.full_attention_layers``,
+  and a merger projecting to the text width.
 - ``idefics3``: ``Idefics3ForConditionalGeneration``, the architecture of SmolVLM (SigLIP-style vision
   encoder, pixel-shuffle connector, Llama text model), with SmolVLM's tokens and chat template. Image
   splitting is off, so a frame is one ``side`` x ``side`` image of ``(side / patch)**2 / merge**2``
@@ -53,10 +57,16 @@ class Architecture(abc.ABC):
     chat_template: ClassVar[str]
     template_texts: ClassVar[tuple[str, ...]]  # the template's own words, for tokenizer training
     stop_tokens: ClassVar[tuple[str, ...]]  # generation ends at any of these
+    windowed: ClassVar[bool] = False  # the vision encoder has window attention (vision.window_size)
 
     def check(self, r: Recipe) -> None:
         """Raise ConfigError for a recipe this architecture cannot build."""
         t, v = r.text, r.vision
+        if not self.windowed:
+            require(v.window_size == 0, "vision.window_size", v.window_size,
+                    f"0: architecture {self.name} has no window attention")
+            require(not v.full_attention_layers, "vision.full_attention_layers", list(v.full_attention_layers),
+                    f"[]: architecture {self.name} has no window attention")
         require(t.hidden_size % t.heads == 0, "text.hidden_size", t.hidden_size, f"a multiple of text.heads={t.heads}")
         require(t.heads % t.kv_heads == 0, "text.kv_heads", t.kv_heads, f"a divisor of text.heads={t.heads}")
         require(v.hidden_size % v.heads == 0, "vision.hidden_size", v.hidden_size,
@@ -75,11 +85,14 @@ class Architecture(abc.ABC):
     def text_config(self, r: Recipe, tokenizer) -> dict[str, Any]:
         ids = self.token_ids(tokenizer)
         t = r.text
+        require(t.vocab_size == 0 or t.vocab_size >= len(tokenizer), "text.vocab_size", t.vocab_size,
+                f"0 (the tokenizer's size) or at least the tokenizer's {len(tokenizer)} tokens")
         return dict(
-            vocab_size=len(tokenizer), hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
-            num_hidden_layers=t.layers, num_attention_heads=t.heads, num_key_value_heads=t.kv_heads,
-            max_position_embeddings=t.max_positions, bos_token_id=ids.get(self.special.bos or ""),
-            eos_token_id=ids[self.special.eos], pad_token_id=ids[self.special.pad],
+            vocab_size=t.vocab_size or len(tokenizer), hidden_size=t.hidden_size,
+            intermediate_size=t.intermediate_size, num_hidden_layers=t.layers, num_attention_heads=t.heads,
+            num_key_value_heads=t.kv_heads, max_position_embeddings=t.max_positions,
+            bos_token_id=ids.get(self.special.bos or ""), eos_token_id=ids[self.special.eos],
+            pad_token_id=ids[self.special.pad],
         )
 
     @abc.abstractmethod
@@ -93,6 +106,16 @@ class Architecture(abc.ABC):
 
     @abc.abstractmethod
     def processor(self, r: Recipe, image_processor, tokenizer): ...
+
+
+def _check_rotary_heads(r: Recipe) -> None:
+    """The head sizes the Qwen-VL rotary embeddings need."""
+    head = r.text.hidden_size // r.text.heads
+    require(head % 16 == 0, "text.hidden_size", r.text.hidden_size,
+            f"text.heads={r.text.heads} heads of a multiple of 16 dims (multimodal rotary sections)")
+    vhead = r.vision.hidden_size // r.vision.heads
+    require(vhead % 4 == 0, "vision.hidden_size", r.vision.hidden_size,
+            f"vision.heads={r.vision.heads} heads of a multiple of 4 dims (2-D rotary embedding)")
 
 
 class Qwen2VL(Architecture):
@@ -109,30 +132,34 @@ class Qwen2VL(Architecture):
 
     def check(self, r: Recipe) -> None:
         super().check(r)
-        head = r.text.hidden_size // r.text.heads
-        require(head % 16 == 0, "text.hidden_size", r.text.hidden_size,
-                f"text.heads={r.text.heads} heads of a multiple of 16 dims (multimodal rotary sections)")
-        vhead = r.vision.hidden_size // r.vision.heads
-        require(vhead % 4 == 0, "vision.hidden_size", r.vision.hidden_size,
-                f"vision.heads={r.vision.heads} heads of a multiple of 4 dims (2-D rotary embedding)")
+        _check_rotary_heads(r)
+        v = r.vision
+        require(v.intermediate_size in (0, v.hidden_size * v.mlp_ratio), "vision.intermediate_size",
+                v.intermediate_size, "0 or vision.hidden_size * vision.mlp_ratio (qwen2_vl sizes its vision MLP by "
+                "mlp_ratio)")
+
+    def text_config(self, r: Recipe, tokenizer) -> dict[str, Any]:
+        half = r.text.hidden_size // r.text.heads // 2
+        sections = [half // 4, 3 * half // 8, 3 * half // 8]  # temporal, height, width: Qwen2-VL's 16/24/24 of 64
+        return super().text_config(r, tokenizer) | dict(
+            rope_parameters={"rope_type": "default", "rope_theta": r.text.rope_theta, "mrope_section": sections})
+
+    def shared_config(self, r: Recipe, tokenizer) -> dict[str, Any]:
+        """The top-level config fields Qwen2-VL and Qwen2.5-VL share: token ids, embedding tying."""
+        ids = self.token_ids(tokenizer)
+        return dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                    vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+                    tie_word_embeddings=r.text.tie_embeddings)
 
     def config(self, r: Recipe, tokenizer):
         from transformers import Qwen2VLConfig
 
-        ids = self.token_ids(tokenizer)
-        half = r.text.hidden_size // r.text.heads // 2
-        sections = [half // 4, 3 * half // 8, 3 * half // 8]  # temporal, height, width: Qwen2-VL's 16/24/24 of 64
-        text = self.text_config(r, tokenizer) | dict(
-            rope_parameters={"rope_type": "default", "rope_theta": r.text.rope_theta, "mrope_section": sections})
         v = r.vision
         vision = dict(depth=v.layers, embed_dim=v.hidden_size, hidden_size=r.text.hidden_size, num_heads=v.heads,
                       mlp_ratio=v.mlp_ratio, patch_size=v.patch_size, spatial_merge_size=v.merge,
                       temporal_patch_size=2)
-        return Qwen2VLConfig(
-            text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-            video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-            vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=False,
-        )
+        return Qwen2VLConfig(text_config=self.text_config(r, tokenizer), vision_config=vision,
+                             **self.shared_config(r, tokenizer))
 
     def model_class(self):
         from transformers import Qwen2VLForConditionalGeneration
@@ -156,6 +183,52 @@ class Qwen2VL(Architecture):
                                             chat_template=self.chat_template)
 
 
+class Qwen2_5VL(Qwen2VL):
+    """Qwen2.5-VL: Qwen2-VL's tokens, template, text model and image rule; the vision encoder as in
+    ``Qwen2_5_VLVisionConfig`` (window attention, gated SiLU MLP, RMSNorm, merger to the text width)."""
+
+    name = "qwen2_5_vl"
+    windowed = True
+
+    def check(self, r: Recipe) -> None:
+        Architecture.check(self, r)
+        _check_rotary_heads(r)
+        v = r.vision
+        step = v.patch_size * v.merge
+        require(v.window_size >= step and v.window_size % step == 0, "vision.window_size", v.window_size,
+                f"a positive multiple of vision.patch_size * vision.merge = {step} (Qwen2.5-VL: 112)")
+        for i, layer in enumerate(v.full_attention_layers):
+            require(0 <= layer < v.layers, f"vision.full_attention_layers[{i}]", layer,
+                    f"a vision layer index in [0, {v.layers - 1}]")
+        require(len(set(v.full_attention_layers)) == len(v.full_attention_layers), "vision.full_attention_layers",
+                list(v.full_attention_layers), "distinct layer indices")
+
+    def config(self, r: Recipe, tokenizer):
+        from transformers import Qwen2_5_VLConfig
+
+        v = r.vision
+        vision = dict(depth=v.layers, hidden_size=v.hidden_size, intermediate_size=v.mlp_size, num_heads=v.heads,
+                      out_hidden_size=r.text.hidden_size, patch_size=v.patch_size, spatial_merge_size=v.merge,
+                      temporal_patch_size=2, window_size=v.window_size,
+                      fullatt_block_indexes=list(v.full_attention_layers), tokens_per_second=2)
+        text = self.text_config(r, tokenizer) | dict(rms_norm_eps=1e-6)  # as Qwen2.5-VL's config.json
+        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **self.shared_config(r, tokenizer))
+
+    def model_class(self):
+        from transformers import Qwen2_5_VLForConditionalGeneration
+
+        return Qwen2_5_VLForConditionalGeneration
+
+    def processor(self, r: Recipe, image_processor, tokenizer):
+        from transformers import Qwen2_5_VLProcessor
+
+        from physgen.policy.processor import image_only
+
+        # Built without a video processor (it needs torchvision); saved under the real class's name.
+        return image_only(Qwen2_5_VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,
+                                               chat_template=self.chat_template)
+
+
 class Idefics3(Architecture):
     name = "idefics3"
     special = SpecialTokens(
@@ -173,13 +246,14 @@ class Idefics3(Architecture):
         ids = self.token_ids(tokenizer)
         text = self.text_config(r, tokenizer) | dict(
             model_type="llama", rope_parameters={"rope_type": "default", "rope_theta": r.text.rope_theta},
-            tie_word_embeddings=False)
+            tie_word_embeddings=r.text.tie_embeddings)
         v = r.vision
-        vision = dict(hidden_size=v.hidden_size, intermediate_size=v.hidden_size * v.mlp_ratio,
+        vision = dict(hidden_size=v.hidden_size, intermediate_size=v.mlp_size,
                       num_hidden_layers=v.layers, num_attention_heads=v.heads, image_size=r.image.side,
                       patch_size=v.patch_size)
         return Idefics3Config(text_config=text, vision_config=vision, image_token_id=ids["<image>"],
-                              scale_factor=v.merge, pad_token_id=ids[self.special.pad], tie_word_embeddings=False)
+                              scale_factor=v.merge, pad_token_id=ids[self.special.pad],
+                              tie_word_embeddings=r.text.tie_embeddings)
 
     def model_class(self):
         from transformers import Idefics3ForConditionalGeneration
@@ -199,7 +273,7 @@ class Idefics3(Architecture):
                                  image_seq_len=self.image_tokens(r), chat_template=self.chat_template)
 
 
-ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (Qwen2VL(), Idefics3())}
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (Qwen2VL(), Qwen2_5VL(), Idefics3())}
 
 
 def architecture(name: str, where: str = "architecture") -> Architecture:

@@ -3,7 +3,9 @@
 A *tiny* recipe is built by :func:`build_model` into a directory that loads exactly like a Hub
 checkpoint (``AutoModelForImageTextToText`` + ``AutoProcessor``): a tokenizer trained on the task
 suite's text, the architecture's config, image processor and chat template, and random weights from
-an explicit seed. A *hub* recipe names a Hub repository that is only ever found on this machine
+an explicit seed. (The realistic-size recipes, Qwen2.5-VL's 3B and 7B layer sizes, are tiny recipes in
+this sense too: built on a GPU in bfloat16 with ``build_model(..., device="cuda", dtype="bfloat16")``.)
+A *hub* recipe names a Hub repository that is only ever found on this machine
 (``path`` or the user's Hugging Face cache), never downloaded. :func:`resolve_model` turns a recipe
 name, recipe file or model directory into a model directory.
 """
@@ -23,7 +25,7 @@ from typing import Literal
 
 import yaml
 
-from physgen.config import build, in_range, load_yaml, require, to_dict
+from physgen.config import build, in_range, load_yaml, one_of, require, to_dict
 from physgen.policy.architectures import architecture
 from physgen.policy.hub import ModelNotFoundError, find_local, is_model_dir
 from physgen.resources import data_dir
@@ -34,6 +36,7 @@ BUILD_VERSION = 1  # bump when build_model's output changes for the same recipe,
 RECIPE_FILE = "physgen_recipe.yaml"
 BUILD_FILE = "physgen_build.json"
 CACHE_ENV = "PHYSGEN_MODEL_CACHE"
+DTYPES = ("float32", "bfloat16", "float16")  # what build_model makes weights in
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,15 @@ class TextSpec:
     kv_heads: int = 2
     max_positions: int = 2048
     rope_theta: float = 10000.0
+    vocab_size: int = 0  # embedding rows; 0: the tokenizer's size (real checkpoints pad theirs, e.g. 151936)
+    tie_embeddings: bool = False  # the output layer shares the input embedding's weights
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "intermediate_size", "layers", "heads", "kv_heads"):
             in_range(name, getattr(self, name), 1, 65536)
         in_range("max_positions", self.max_positions, 128, 1 << 20)
         in_range("rope_theta", self.rope_theta, 1.0)
+        in_range("vocab_size", self.vocab_size, 0, 1 << 20)  # checked against the tokenizer at build
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,19 @@ class VisionSpec:
     mlp_ratio: int = 2
     patch_size: int = 14
     merge: int = 2  # merge x merge patches -> one image token (Qwen2-VL spatial_merge_size, Idefics3 scale_factor)
+    intermediate_size: int = 0  # the MLP's width; 0: hidden_size * mlp_ratio
+    window_size: int = 0  # qwen2_5_vl: attention within windows of this many pixels a side; 0: no windows
+    full_attention_layers: tuple[int, ...] = ()  # qwen2_5_vl: the layers attending over the whole image
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "layers", "heads", "mlp_ratio", "patch_size", "merge"):
             in_range(name, getattr(self, name), 1, 65536)
+        in_range("intermediate_size", self.intermediate_size, 0, 1 << 20)
+        in_range("window_size", self.window_size, 0, 65536)
+
+    @property
+    def mlp_size(self) -> int:
+        return self.intermediate_size or self.hidden_size * self.mlp_ratio
 
 
 @dataclass(frozen=True)
@@ -154,13 +169,16 @@ def check_model(text: str) -> None:
 
 
 def build_model(recipe: Recipe, out_dir: str | Path, seed: int | None = None,
-                extra_texts: Sequence[str] = ()) -> Path:
+                extra_texts: Sequence[str] = (), device: str = "cpu", dtype: str = "float32") -> Path:
     """Build tiny ``recipe`` into ``out_dir`` (random weights from ``seed``, default the recipe's) and
     return it. ``extra_texts`` are added to the tokenizer's training text. Saves the model, tokenizer,
-    processor (image processor, chat template), ``physgen_recipe.yaml`` and ``physgen_build.json``."""
+    processor (image processor, chat template), ``physgen_recipe.yaml`` and ``physgen_build.json``.
+    The weights are made on ``device`` in ``dtype`` (a torch dtype name) and saved in that dtype: a
+    billion-parameter recipe is built on a GPU in bfloat16 (the same seed gives other numbers there)."""
     require(recipe.tiny, f"recipe {recipe.name}.source", recipe.source, "'tiny' (hub recipes are not built)")
+    one_of("dtype", dtype, DTYPES)
     recipe = replace(recipe, seed=recipe.seed if seed is None else seed)
-    return _build(recipe, Path(out_dir), tokenizer_texts(recipe, extra_texts), len(extra_texts))
+    return _build(recipe, Path(out_dir), tokenizer_texts(recipe, extra_texts), len(extra_texts), device, dtype)
 
 
 def tokenizer_texts(recipe: Recipe, extra_texts: Sequence[str] = ()) -> list[str]:
@@ -171,21 +189,32 @@ def tokenizer_texts(recipe: Recipe, extra_texts: Sequence[str] = ()) -> list[str
     return suite_texts(recipe.tokenizer.task_seeds) + list(extra_texts) + list(arch.template_texts)
 
 
-def _build(recipe: Recipe, out: Path, texts: list[str], n_extra: int) -> Path:
-    import torch
-    from transformers import GenerationConfig
-
+def model_config(recipe: Recipe, texts: Sequence[str] | None = None):
+    """``(config, tokenizer)``: the transformers config tiny ``recipe`` builds and its tokenizer (trained
+    on ``texts``, default :func:`tokenizer_texts`), without weights; e.g. to instantiate the model on
+    the meta device."""
     from physgen.policy.hub import offline
     from physgen.policy.tokenizer import build_tokenizer
 
     offline()
     arch = architecture(recipe.architecture)
+    texts = tokenizer_texts(recipe) if texts is None else list(texts)
     tokenizer = build_tokenizer(texts, recipe.tokenizer.vocab_size, arch.special, arch.chat_template,
                                 recipe.text.max_positions, recipe.tokenizer.min_frequency)
-    config = arch.config(recipe, tokenizer)
-    with torch.random.fork_rng(devices=[]):
+    return arch.config(recipe, tokenizer), tokenizer
+
+
+def _build(recipe: Recipe, out: Path, texts: list[str], n_extra: int, device: str = "cpu",
+           dtype: str = "float32") -> Path:
+    import torch
+    from transformers import GenerationConfig
+
+    arch = architecture(recipe.architecture)
+    config, tokenizer = model_config(recipe, texts)
+    where = torch.device(device)
+    with torch.random.fork_rng(devices=[where.index or 0] if where.type == "cuda" else []), where:
         torch.manual_seed(recipe.seed)
-        model = arch.model_class()(config).eval()
+        model = arch.model_class()._from_config(config, dtype=getattr(torch, dtype)).eval()
     ids = arch.token_ids(tokenizer)
     model.generation_config = GenerationConfig(
         bos_token_id=ids.get(arch.special.bos or ""), pad_token_id=ids[arch.special.pad],

@@ -63,6 +63,10 @@ def test_shipped_recipes_load_and_validate():
     ({"tokenizer": {"vocab_size": 10}}, "tokenizer.vocab_size", 10),
     ({"vision": {"layers": "two"}}, "vision.layers", "two"),
     ({"colour": "red"}, "colour", "red"),
+    ({"text": {"vocab_size": -1}}, "text.vocab_size", -1),
+    ({"vision": {"window_size": 112}}, "vision.window_size", 112),  # qwen2_vl has no window attention
+    ({"vision": {"full_attention_layers": [1]}}, "vision.full_attention_layers", [1]),
+    ({"vision": {"intermediate_size": 100}}, "vision.intermediate_size", 100),  # qwen2_vl: hidden * mlp_ratio
 ])
 def test_bad_recipe_values_name_the_field_value_and_expectation(tmp_path, patch, name, value):
     data = yaml.safe_load(data_dir("models").joinpath("tiny-qwen2-vl.yaml").read_text())
@@ -73,6 +77,57 @@ def test_bad_recipe_values_name_the_field_value_and_expectation(tmp_path, patch,
     with pytest.raises(ConfigError) as e:
         load_recipe(path)
     assert e.value.name == f"{path}.{name}" and e.value.value == value and e.value.expected
+
+
+QWEN25_TINY = "qwen2.5-vl-tiny-random"
+
+
+@pytest.mark.parametrize("patch, name, value", [
+    ({"vision": {"window_size": 50}}, "vision.window_size", 50),  # not a multiple of patch 14 x merge 2
+    ({"vision": {"window_size": 0}}, "vision.window_size", 0),
+    ({"vision": {"full_attention_layers": [2]}}, "vision.full_attention_layers[0]", 2),  # 2 layers: 0 and 1
+    ({"vision": {"full_attention_layers": [1, 1]}}, "vision.full_attention_layers", [1, 1]),
+])
+def test_bad_qwen2_5_vl_values_are_named(tmp_path, patch, name, value):
+    data = yaml.safe_load(data_dir("models").joinpath(f"{QWEN25_TINY}.yaml").read_text())
+    for k, v in patch.items():
+        data[k] = {**data[k], **v}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as e:
+        load_recipe(path)
+    assert e.value.name == f"{path}.{name}" and e.value.value == value and e.value.expected
+
+
+def test_an_embedding_smaller_than_the_tokenizer_is_refused_before_any_weights(tmp_path):
+    from dataclasses import replace
+
+    recipe = load_recipe(QWEN25_TINY)
+    recipe = replace(recipe, text=replace(recipe.text, vocab_size=100))
+    with pytest.raises(ConfigError) as e:
+        build_model(recipe, tmp_path / "m")
+    assert e.value.name == "text.vocab_size" and "tokenizer" in e.value.expected
+    assert not (tmp_path / "m").exists()
+
+
+def test_tiny_qwen2_5_vl_loads_back_with_its_padded_tied_embedding(tmp_path):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    path = build_model(load_recipe(QWEN25_TINY), tmp_path / "m", seed=0, dtype="bfloat16")
+    model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}  # saved as built
+    proc = load_processor(path)
+    assert type(proc).__name__ == "Qwen2_5_VLProcessor"
+    assert model.get_input_embeddings().num_embeddings == 2048 > len(proc.tokenizer)
+    assert model.lm_head.weight is model.get_input_embeddings().weight
+    v = model.config.vision_config
+    assert (v.window_size, list(v.fullatt_block_indexes), v.intermediate_size) == (56, [1], 172)
+    enc = proc(images=[[frame(0)]], text=[chat(proc, "Which way will it fall?")], return_tensors="pt")
+    assert enc["input_ids"][0].tolist().count(proc.tokenizer.convert_tokens_to_ids(proc.image_token)) == 16
+    out = model.generate(**enc, max_new_tokens=3, do_sample=False)
+    assert out.shape[1] == enc["input_ids"].shape[1] + 3
 
 
 def test_unknown_recipe_name_lists_the_known_ones():
