@@ -107,7 +107,12 @@ def _in_processes(specs, shares, parts: list[Path], seed: int, cell_config, tick
 
 
 def _evaluate_share(job) -> None:
+    """A worker process's share; its own progress bars (model loading) stay off the console's one bar."""
     specs, share, seed, part, cell_config = job
+    if any(s.kind == "vlm" for s in specs):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     evaluate_items(specs, share, seed, part, cell_config)
 
 
