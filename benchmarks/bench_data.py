@@ -13,10 +13,12 @@ Usage: python benchmarks/bench_data.py [--rows 128] [--workers 2] [--reps 2] [--
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 
+from physgen.tasks.oracle import CACHE_ENV
 from physgen.training.datasets import rows_in_processes
 
 
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--sources", default="captions,fall_direction")
     args = p.parse_args(argv)
+    os.environ[CACHE_ENV] = "off"  # oracles computed in every run, not read from an earlier one (workers inherit)
     print(f"{'source':<16} {'1 process':>12} {f'{args.workers} processes':>14} {'ratio':>7}  same rows")
     for source in args.sources.split(","):
         rates: dict[int, list[float]] = {1: [], args.workers: []}

@@ -88,7 +88,7 @@ from physgen.policy.codec import AnswerFormat, parse, render
 from physgen.policy.hub import offline
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import Judgement
-from physgen.tasks.oracle import Oracles
+from physgen.tasks.oracle import CACHE_ENV, Oracles
 from physgen.training.rewards import RewardJob, RewardPool
 from physgen.training.sft_config import TRAIN_SEED_BASE
 
@@ -666,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--parts {args.parts!r}: expected 1, 3 or 1,3")
 
     offline()  # HF_HUB_OFFLINE=1 and friends, before anything Hugging Face is imported (workers inherit it)
+    os.environ[CACHE_ENV] = "off"  # no oracle from an earlier run's disk cache: each is computed (workers inherit)
     t0 = time.perf_counter()
     results: dict = {"env": environment(), "budget": dataclasses.asdict(budget),
                      "args": {k: v for k, v in vars(args).items() if k != "json"}}

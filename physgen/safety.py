@@ -126,7 +126,7 @@ def screen(traj: Trajectory, start: dict[str, float], limits: Limits,
     if tool is not None and arm_joints and set(arm_joints) <= set(names):
         cols = [names.index(n) for n in arm_joints]
         lo, hi = np.asarray(cfg.workspace_min), np.asarray(cfg.workspace_max)
-        if any(np.any(np.asarray(tool(row[cols])) < lo) or np.any(np.asarray(tool(row[cols])) > hi) for row in q):
+        if any(_outside(tool(row[cols]), lo, hi) for row in q):
             return Screened(None, (*reasons, "workspace"))
     q0 = np.array([start[n] for n in names])
     q, t, step = _steps(q0, q, t, cfg.max_step, clamp)
@@ -144,6 +144,11 @@ def screen(traj: Trajectory, start: dict[str, float], limits: Limits,
     times = tuple(on_the_wire(float(x)) for x in t)
     return Screened(Trajectory(traj.joint_names, times, tuple(tuple(float(v) for v in row) for row in q)),
                     tuple(reasons), changed=True)
+
+
+def _outside(point: Vec3, lo: np.ndarray, hi: np.ndarray) -> bool:
+    p = np.asarray(point)
+    return bool(np.any(p < lo) or np.any(p > hi))
 
 
 def limit_ratios(traj: Trajectory, start: dict[str, float], limits: Limits) -> tuple[float, float]:
@@ -243,11 +248,15 @@ def _fit(dq: np.ndarray, dt: np.ndarray, vmax: np.ndarray, amax: np.ndarray) -> 
 def _fastest(dq: np.ndarray, top: float, dq_fixed: np.ndarray, rate_fixed: float, amax: np.ndarray) -> float:
     """The fastest rate up to ``top`` for a segment moving ``dq`` beside a fixed segment (``dq_fixed``
     at ``rate_fixed``) that keeps the acceleration at the waypoint between them within ``amax``
-    (``_accelerations``: change of velocity over the mean of the two durations)."""
-    r = top * SLOWER[:, None]
-    acc = np.abs(dq * r - dq_fixed * rate_fixed) / ((1.0 / r + 1.0 / rate_fixed) / 2)
-    ok = np.flatnonzero((acc <= amax).all(axis=1))
-    return float(r[ok[0], 0] if len(ok) else r[-1, 0])
+    (``_accelerations``: change of velocity over the mean of the two durations). The rates are
+    tried in growing batches (most segments take the first), each computed as in one batch."""
+    for stop in (1, 64, len(SLOWER)):
+        r = top * SLOWER[:stop, None]
+        acc = np.abs(dq * r - dq_fixed * rate_fixed) / ((1.0 / r + 1.0 / rate_fixed) / 2)
+        ok = np.flatnonzero((acc <= amax).all(axis=1))
+        if len(ok):
+            return float(r[ok[0], 0])
+    return float(r[-1, 0])
 
 
 def _segment_velocity(dq: np.ndarray, dt: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ FINGER_JOINTS = (9, 10)
 EE_LINK = 11  # panda_grasptarget, between the fingertips
 HAND_LINK = 8
 ARM_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)
+ARM_GAINS = (0.1,) * 7  # position gains of the arm joints' motors
 FINGER_OPEN = 0.04
 HOME_EE: Vec3 = (0.3, 0.0, 0.45)
 REST_POSE = (0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.785)
@@ -44,12 +45,15 @@ class ArmState:
 class PandaArm:
     """Position-controlled Panda; :mod:`physgen.cell.primitives` plans its moves."""
 
-    def __init__(self, client, physics: PhysicsConfig, motion: MotionConfig, base: Vec3 = (0.0, 0.0, 0.0)):
+    def __init__(self, client, physics: PhysicsConfig, motion: MotionConfig, visual: bool = True,
+                 base: Vec3 = (0.0, 0.0, 0.0)):
+        """``visual`` false loads no visual meshes (most of the loading time): same physics, not drawable."""
         self._c = client
         self._physics = physics
         self.motion = motion
         client.setAdditionalSearchPath(pybullet_data.getDataPath())
-        self.body = client.loadURDF("franka_panda/panda.urdf", base, useFixedBase=True)
+        flags = 0 if visual else pybullet.URDF_IGNORE_VISUAL_SHAPES
+        self.body = client.loadURDF("franka_panda/panda.urdf", base, useFixedBase=True, flags=flags)
         self.joint_names = [client.getJointInfo(self.body, j)[1].decode() for j in ARM_JOINTS + FINGER_JOINTS]
         info = [client.getJointInfo(self.body, j) for j in ARM_JOINTS]
         self._lower = [i[8] for i in info]
@@ -65,6 +69,7 @@ class PandaArm:
         for j in FINGER_JOINTS:
             client.changeDynamics(self.body, j, lateralFriction=1.2, spinningFriction=0.002, frictionAnchor=1)
         self.finger_target = FINGER_OPEN
+        self._grip = (motion.grip_force,) * len(FINGER_JOINTS)
         self.reset_home()
 
     @property
@@ -113,15 +118,18 @@ class PandaArm:
         return list(q[:7])
 
     def hold(self, q: list[float]) -> None:
-        self._hold_targets = [float(v) for v in q]
-        self._c.setJointMotorControlArray(
-            self.body, ARM_JOINTS, self._c.POSITION_CONTROL, targetPositions=q, forces=ARM_FORCES,
-            positionGains=[0.1] * 7,
-        )
-        self._c.setJointMotorControlArray(
-            self.body, FINGER_JOINTS, self._c.POSITION_CONTROL, targetPositions=[self.finger_target] * 2,
-            forces=[self.motion.grip_force] * 2,
-        )
+        """Command arm joints ``q`` and the fingers to their current target."""
+        self.command([float(v) for v in q], self.finger_target)
+
+    def command(self, q: list[float], opening: float) -> None:
+        """One control period's command: arm joint targets ``q`` (floats) and each finger to ``opening``
+        metres (within 0..FINGER_OPEN)."""
+        self._hold_targets, self.finger_target = q, opening
+        c = self._c
+        c.setJointMotorControlArray(self.body, ARM_JOINTS, c.POSITION_CONTROL, targetPositions=q, forces=ARM_FORCES,
+                                    positionGains=ARM_GAINS)
+        c.setJointMotorControlArray(self.body, FINGER_JOINTS, c.POSITION_CONTROL, targetPositions=(opening, opening),
+                                    forces=self._grip)
 
     def set_gripper(self, opening: float) -> None:
         """Command each finger to ``opening`` metres (0 = closed, 0.04 = open)."""

@@ -20,9 +20,9 @@ from physgen.config import in_range, require
 
 with c_output_silenced():
     import pybullet
-    from pybullet_utils import bullet_client
 
 from physgen.cell.arm import FINGER_OPEN, REST_POSE, down
+from physgen.cell.client import connect
 from physgen.cell.trajectory import Trajectory, on_the_wire
 
 Vec3 = tuple[float, float, float]
@@ -55,8 +55,7 @@ class Kinematics:
 
     def __init__(self, model: ArmModel):
         self.model = model
-        with c_output_silenced():
-            self._c = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+        self._c = connect()
         self._c.setAdditionalSearchPath(pybullet_data.getDataPath())
         self._body = self._c.loadURDF(model.urdf, useFixedBase=True)
         joints = {}
@@ -79,13 +78,15 @@ class Kinematics:
         self.joint_upper = tuple(float(joints[n][9]) for n in every)
         self.joint_velocity = tuple(float(joints[n][11]) for n in every)
         self._ranges = [u - lo for lo, u in zip(self.lower, self.upper)]
+        self._ik_limits = {"lowerLimits": list(self.lower), "upperLimits": list(self.upper),
+                           "jointRanges": self._ranges, "restPoses": list(model.rest_pose)}
+        self._ik_index = [self._movable.index(j) for j in self._arm]
 
     def close(self) -> None:
         self._c.disconnect()
 
     def _set(self, q: Sequence[float]) -> None:
-        for j, v in zip(self._arm, q):
-            self._c.resetJointState(self._body, j, float(v))
+        self._c.resetJointStatesMultiDof(self._body, self._arm, [[float(v)] for v in q])
 
     def fk(self, q: Sequence[float]) -> tuple[Vec3, tuple[float, float, float, float]]:
         """Tool pose for arm joints ``q``."""
@@ -101,13 +102,9 @@ class Kinematics:
     def ik(self, seed: Sequence[float], position: Vec3, orientation) -> tuple[float, ...]:
         """Arm joints putting the tool at the pose, solved from ``seed``, within the URDF limits."""
         self._set(seed)
-        q = self._c.calculateInverseKinematics(
-            self._body, self._tool, position, orientation,
-            lowerLimits=list(self.lower), upperLimits=list(self.upper), jointRanges=self._ranges,
-            restPoses=list(self.model.rest_pose), maxNumIterations=200, residualThreshold=1e-6,
-        )
-        idx = [self._movable.index(j) for j in self._arm]
-        return tuple(float(np.clip(q[i], lo, hi)) for i, lo, hi in zip(idx, self.lower, self.upper))
+        q = self._c.calculateInverseKinematics(self._body, self._tool, position, orientation, maxNumIterations=200,
+                                               residualThreshold=1e-6, **self._ik_limits)
+        return tuple(min(max(q[i], lo), hi) for i, lo, hi in zip(self._ik_index, self.lower, self.upper))
 
     def line(self, start: Sequence[float], goal: Vec3, yaw: float, speed: float, period: float) -> Trajectory:
         """A straight tool line from FK(``start``) to ``goal``, the tool turning evenly from its start

@@ -92,25 +92,34 @@ def follow_steps(cell: RobotCell, traj: Trajectory, hold_time: float = 0.25):
     reason = check(traj, cell)
     if reason:
         raise ValueError(f"trajectory rejected: {reason}")
+    arm, n = cell.arm, cell.config.motion.control_period_steps
+    dt = cell.config.physics.timestep * n
+    joints, fingers = commands(cell, traj, hold_time)
+    for q, opening in zip(joints.tolist(), fingers.tolist()):
+        arm.command(q, opening)
+        cell.step(n)
+        yield dt
+    if any(name in FINGERS for name in traj.joint_names):
+        cell.hand_over()
+    final = dict(zip(arm.joint_names, arm.joint_positions()))
+    return {name: float(abs(final[name] - q)) for name, q in zip(traj.joint_names, traj.positions[-1])}
+
+
+def commands(cell: RobotCell, traj: Trajectory, hold_time: float) -> tuple[np.ndarray, np.ndarray]:
+    """What following ``traj`` from the arm's state now sends, per control period: the arm joints'
+    targets (periods x 7) and the finger opening (periods). Joints the trajectory leaves out keep
+    their targets; waypoints are interpolated linearly, from the measured joints when the first
+    waypoint's time is after 0; the last is held for ``hold_time`` seconds."""
     arm = cell.arm
     names = list(arm.joint_names)
     dt = cell.config.physics.timestep * cell.config.motion.control_period_steps
     times = np.asarray((0.0, *traj.times)) if traj.times[0] > 0 else np.asarray(traj.times)
-    start = np.asarray(arm.joint_positions())
     cols = [names.index(n) for n in traj.joint_names]
-    rows = [start[cols]] if traj.times[0] > 0 else []
-    waypoints = np.asarray([*rows, *[np.asarray(p) for p in traj.positions]])
-    target = np.asarray([*arm.hold_targets(), arm.finger_target, arm.finger_target])
+    first = [np.asarray(arm.joint_positions())[cols]] if traj.times[0] > 0 else []
+    waypoints = np.asarray([*first, *[np.asarray(p) for p in traj.positions]])
     ticks = int(np.ceil((times[-1] + hold_time) / dt))
-    for k in range(1, ticks + 1):
-        t = min(k * dt, times[-1])
-        q = np.array([np.interp(t, times, waypoints[:, j]) for j in range(len(cols))])
-        target[cols] = q
-        arm.set_gripper(float(np.mean(target[7:9])))
-        arm.hold(list(target[:7]))
-        cell.step(cell.config.motion.control_period_steps)
-        yield dt
-    if any(n in FINGERS for n in traj.joint_names):
-        cell.hand_over()
-    final = np.asarray(arm.joint_positions())
-    return {n: float(abs(final[c] - waypoints[-1][i])) for i, (n, c) in enumerate(zip(traj.joint_names, cols))}
+    t = np.minimum(np.arange(1, ticks + 1) * dt, times[-1])
+    targets = np.tile(np.asarray([*arm.hold_targets(), arm.finger_target, arm.finger_target]), (ticks, 1))
+    for i, c in enumerate(cols):
+        targets[:, c] = np.interp(t, times, waypoints[:, i])
+    return targets[:, :7], np.clip(targets[:, 7:9].mean(axis=1), 0.0, FINGER_OPEN)

@@ -57,11 +57,13 @@ class EpisodeRecord:
         return {"version": RECORD_VERSION, **d}
 
 
-def begin(cell: RobotCell, task: Task, seed: int, split: str) -> tuple[Instance, np.ndarray]:
-    """Sample ``(task, seed, split)``, build it in ``cell`` and render the frame the policy sees."""
+def begin(cell: RobotCell, task: Task, seed: int, split: str,
+          frame: bool = True) -> tuple[Instance, np.ndarray | None]:
+    """Sample ``(task, seed, split)``, build it in ``cell`` and render the frame the policy sees;
+    ``frame`` false draws none and builds the scene without visual meshes (same physics)."""
     inst = task.sample(seed, split)
-    cell.load(inst.scene)
-    return inst, cell.render()
+    cell.load(inst.scene, visual=frame)
+    return inst, cell.render() if frame else None
 
 
 def observation(task: Task, inst: Instance, image: np.ndarray) -> Observation:
@@ -139,7 +141,7 @@ def finish(cell: RobotCell, task: Task, inst: Instance, text: str, oracles: Orac
 
 def run_episode(cell: RobotCell, task: Task, seed: int, split: str, policy: Policy,
                 oracles: Oracles) -> EpisodeRecord:
-    inst, image = begin(cell, task, seed, split)
+    inst, image = begin(cell, task, seed, split, policy.uses_image)
     t0 = time.perf_counter()
     text = policy.act(observation(task, inst, image))
     latency = {"policy_s": time.perf_counter() - t0}

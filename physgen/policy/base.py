@@ -14,9 +14,10 @@ from physgen.tasks.base import Instance
 @dataclass(frozen=True)
 class Observation:
     """What a policy is given. ``instance`` is privileged (the hidden scene facts): only scripted
-    policies such as the expert may use it; a model policy must answer from ``image`` and ``prompt``."""
+    policies such as the expert may use it; a model policy must answer from ``image`` and ``prompt``.
+    ``image`` is None for a policy that does not use it (``Policy.uses_image`` false)."""
 
-    image: np.ndarray
+    image: np.ndarray | None
     prompt: str
     task: str
     seed: int
@@ -29,6 +30,7 @@ class Policy(abc.ABC):
 
     name: str = "policy"
     backend: str = "policy"  # what answers: expert, chance, transformers, ...
+    uses_image: bool = True  # False: answers without the frame (scripted policies), so no frame is drawn
     privileged: bool = False  # answers from Observation.instance (scripted policies); a model never does
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ from physgen.tasks.base import stable_hash
 
 class ChancePolicy(Policy):
     name = backend = "chance"
+    uses_image = False
 
     def __init__(self, seed: int = 0):
         self.seed = seed

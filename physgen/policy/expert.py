@@ -10,6 +10,7 @@ from physgen.tasks.oracle import Oracles
 
 class ExpertPolicy(Policy):
     name = backend = "expert"
+    uses_image = False
     privileged = True
 
     def __init__(self, oracles: Oracles | None = None):

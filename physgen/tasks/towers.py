@@ -82,7 +82,7 @@ class Sandbox:
         self._snap = None
 
     def start(self, scene: SceneSpec) -> None:
-        self.cell.load(scene)
+        self.cell.load(scene, visual=False)  # nothing is drawn here
         self._scene, self._snap = scene, self.cell.save()
 
     def trial(self, moves: dict[str, tuple[float, float, float] | None], structure: list[str] | None = None,
