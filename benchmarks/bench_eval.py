@@ -11,8 +11,8 @@ run through `physgen.evaluation.workers.evaluate_parallel`, the function behind 
   joint trajectories replayed with only motor commands and simulation steps, then settle and judge;
   no rendering, no IK), one process: what the physics alone costs.
 
-Each run starts in a new empty directory, so nothing is resumed, and the oracle cache is off
-(PHYSGEN_ORACLE_CACHE=off) so every configuration computes the oracles it needs, as a first run does.
+Each run starts in a new empty directory with an empty oracle cache (PHYSGEN_CACHE), so nothing is
+resumed and every configuration computes each scene's oracle once, as a first run does.
 A rate is episodes / wall time of the whole call, start-up included (a graph's processes, the model
 loads), as a user waits for it. Both sides of every ratio come from the same run; configurations run
 in the order given, reversed on every other repetition (--reps). The records of every configuration
@@ -53,18 +53,39 @@ def comparable(records: list[dict]) -> list[str]:
 def run_config(name: str, specs, tasks: list[str], episodes: int, seed: int, work: Path) -> tuple[float, list]:
     via, workers = CONFIGS[name]
     out = Path(tempfile.mkdtemp(prefix=name.replace(" ", "_") + "-", dir=work))
+    os.environ["PHYSGEN_CACHE"] = str(out / "cache")  # empty: every oracle computed (once, shared), as a first run
     t0 = time.perf_counter()
     records = evaluate_parallel(specs, [("train", tasks)], episodes, seed, out, workers, None, via)
     return time.perf_counter() - t0, records
 
 
-def arm_limit(task: str, episodes: int, seed: int) -> float | None:
-    """Seconds for the expert's episodes of ``task`` at the arm-physics limit (bench_cell's), or None
-    when bench_cell has no such measure for this task."""
+def arm_limit(task: str, episodes: int, seed: int) -> float:
+    """Seconds for the expert's episodes of ``task`` at bench_cell's arm-physics limit (each recorded
+    once untimed, then replayed from its scene: build, motor targets and steps, settle, judge)."""
     sys.path.insert(0, str(Path(__file__).parent))
     import bench_cell
 
-    return bench_cell.arm_limit_seconds(task, list(range(seed, seed + episodes)), "train")
+    from physgen.cell.cell import RobotCell
+    from physgen.policy.expert import ExpertPolicy
+    from physgen.tasks import load_task
+    from physgen.tasks.oracle import Oracles
+
+    t = load_task(task)
+    total = 0.0
+    with RobotCell() as cell:
+        oracles = Oracles(disk=False)
+        expert = ExpertPolicy(oracles)
+        for s in range(seed, seed + episodes):
+            events, _ = bench_cell.recorded_motion(cell, t, s, "train", expert, oracles)
+            inst = t.sample(s, "train")
+            oracle = oracles.get(t, inst)
+            plan = t.plan(inst, oracle.best)
+            t0 = time.perf_counter()
+            cell.load(inst.scene, visual=False)
+            bench_cell.arm_limit_episode(cell, t, inst, plan, oracle, events)
+            total += time.perf_counter() - t0
+        oracles.close()
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--configs {c!r}: expected some of {list(CONFIGS)}")
     for name, value in local_graph().items():
         progress(f"{name}={value} (the graphs stay on this machine)")
-    os.environ["PHYSGEN_ORACLE_CACHE"] = "off"
 
     rows = {t: [t] for t in tasks} | ({} if args.no_mix or len(tasks) < 2 else {"mix": tasks})
     results: dict = {"episodes_per_task": episodes, "policies": [s.text for s in specs], "cpus": os.cpu_count(),

@@ -5,7 +5,9 @@ Publishes ``camera/image_raw`` (rgb8; reliable, depth 1), ``camera/image_raw/com
 
 Records (JSON in ``std_msgs/String``, see :mod:`physgen_nodes.conversions`):
 
-- ``cell/reset`` ``{"request_id", "task", "seed", "split"}`` in: builds that scene; ``cell/episode``
+- ``cell/reset`` ``{"request_id", "task", "seed", "split"}`` (and ``"frame": false`` when nobody will
+  look at the scene: it is built without visual meshes, the same physics, and no frame of it is drawn
+  or published) in: builds that scene; ``cell/episode``
   out: ``{"request_id", "task", "seed", "split", "prompt", "variant", "physics", "cell", "frame_after_ns"}``
   (every frame stamped at or after ``frame_after_ns`` shows the new scene).
 - ``trajectory_msgs/JointTrajectory`` on ``arm_controller/joint_trajectory`` and
@@ -19,7 +21,8 @@ Records (JSON in ``std_msgs/String``, see :mod:`physgen_nodes.conversions`):
   frames stamped at or after ``frame_after_ns`` show the settled scene).
 
 Parameters: ``cell.*`` (:class:`physgen.cell.config.CellConfig`), ``rate_hz`` (0: as fast as the
-renderer allows), ``frame_id``, ``compressed``.
+renderer allows), ``stream`` (false: a frame of each new scene only, the one the policy sees, and none
+while the arm moves or the scene settles: for a graph nobody watches), ``frame_id``, ``compressed``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 @dataclass(frozen=True)
 class StreamConfig:
     rate_hz: float = 10.0
+    stream: bool = True  # false: only the frame of each new scene (nobody watches the arm move)
     frame_id: str = "scene_camera_optical_frame"
     compressed: bool = True
     realtime: bool = False  # stand-in hardware: trajectories at wall-clock pace, a newer one replacing the running one
@@ -85,7 +89,7 @@ class CellNode(Node):
         for topic in ("arm_controller/joint_trajectory", "gripper_controller/joint_trajectory"):
             self.create_subscription(JointTrajectory, topic, self._on_trajectory, 10)
         period = 1.0 / self.stream.rate_hz if self.stream.rate_hz > 0 else 0.0
-        self.timer = self.create_timer(period, self.publish_frame)
+        self.timer = self.create_timer(period, self._stream)
         self._next: tuple[JointTrajectory, Trajectory] | None = None  # realtime: the trajectory to run next
         self._wake = threading.Condition()
         if self.stream.realtime:
@@ -96,38 +100,46 @@ class CellNode(Node):
         arm = self.cell.arm
         return (list(arm.joint_names), [float(q) for q in arm.joint_positions()]) if arm else ([], [])
 
+    def _stream(self) -> None:
+        if self.stream.stream:
+            self.publish_frame()
+
     def publish_frame(self) -> None:
+        """The camera frame with its camera_info (unless the scene was built for nobody to see) and the
+        joint states, all stamped alike."""
         with self._lock:  # stamped under the lock: a frame never predates the scene it shows
             if self.closed:
                 return
-            rgb = self.cell.render(self.stream.reuse_frames)
+            rgb = self.cell.render(self.stream.reuse_frames) if self.cell.visual else None
             names, joints = self._joints()
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.stream.frame_id)
         try:
-            self.image_pub.publish(image_msg(rgb, header))
-            if self.stream.compressed and self.compressed_pub.get_subscription_count() > 0:  # JPEG only for a reader
-                self.compressed_pub.publish(compressed_msg(rgb, header))
-            self.info_pub.publish(camera_info(self.cell.scene_camera.intrinsics, header))
+            if rgb is not None:
+                self.image_pub.publish(image_msg(rgb, header))
+                if self.stream.compressed and self.compressed_pub.get_subscription_count() > 0:  # JPEG for a reader
+                    self.compressed_pub.publish(compressed_msg(rgb, header))
+                self.info_pub.publish(camera_info(self.cell.scene_camera.intrinsics, header))
             self.joint_pub.publish(JointState(header=Header(stamp=header.stamp, frame_id=""), name=names,
                                               position=joints))
         except RuntimeError:  # rclpy's RCLError; on Ctrl-C the context goes before this timer stops
             if self.context.ok():
                 raise
             return
-        self.counts["frames"] += 1
+        self.counts["frames"] += rgb is not None
 
     def _on_reset(self, msg: String) -> None:
         try:
             req = record_of(msg, "reset")
             task = load_task(str(req["task"]))
             seed, split = int(req["seed"]), str(req.get("split", "train"))
+            visual = bool(req.get("frame", True))
             inst = task.sample(seed, split)
         except (Rejected, KeyError, ValueError, TypeError, ConfigError) as e:
             self.counts["rejected"] += 1
             self.get_logger().warning(f"reset rejected ({self.counts['rejected']} so far): {e}")
             return
         with self._lock:
-            self.cell.load(inst.scene)
+            self.cell.load(inst.scene, visual)
             self.current = (task, inst)
             frame_after = self.get_clock().now().nanoseconds
         self.counts["resets"] += 1

@@ -10,9 +10,11 @@ failed with reason ``timeout_<step>``, a refused judgement with ``outcome_<the c
 run goes on.
 
 The episodes are ``tasks`` x ``episodes`` of ``split`` for one policy, or, with ``plan`` (a JSON file
-``{"version": 1, "episodes": [[split, task, seed, label], ...]}``, as ``physgen eval --via ros``
+``{"version": 1, "episodes": [[split, task, seed, label, frame], ...]}``, as ``physgen eval --via ros``
 writes one per graph), exactly those, in order, each answered by the VLM node's policy ``label``
-(its ``policies`` parameter): one graph serves many policies and splits.
+(its ``policies`` parameter): one graph serves many policies and splits. ``frame`` false (optional,
+default true) asks the cell to build the scene for nobody to see (no frame is drawn): for a policy
+that answers without the image.
 
 Each record is appended to ``out_dir/episodes.jsonl`` as it completes (flushed and synced) and
 published on ``evaluation/episode``; started again after a stop, the node skips the episodes the file
@@ -81,7 +83,7 @@ class EvaluationNode(Node):
         self.out = writable_dir("out_dir", self.config.out_dir)  # before any episode: a run that cannot log none
         cfg = self.config
         self.plan = read_plan(cfg.plan) if cfg.plan else [
-            (cfg.split, name, seed, cfg.policy) for name, seed in scenes(cfg.tasks, cfg.episodes, cfg.seed)]
+            (cfg.split, name, seed, cfg.policy, True) for name, seed in scenes(cfg.tasks, cfg.episodes, cfg.seed)]
         self.records: list[dict] = []
         self.done = threading.Event()
         self.exit_code: int | None = None
@@ -130,13 +132,13 @@ class EvaluationNode(Node):
         done = {episode_key(r): r for r in log.records}
         learned = ""  # an unlabelled episode's label: the VLM node's name for its policy, from the first answer
         t0 = time.perf_counter()
-        for split, name, seed, label in self.plan:
+        for split, name, seed, label, frame in self.plan:
             if not self.context.ok():  # Ctrl-C: stopped before the job was done
                 return INTERRUPTED
             label = label or learned
             rec = done.get((label, name, split, seed)) if label else None
             if rec is None:
-                rec = self.episode(load_task(name), seed, split, label)
+                rec = self.episode(load_task(name), seed, split, label, frame)
                 learned = learned or rec["policy"]
                 if episode_key(rec) not in done:  # else run again only to learn the label: counted once
                     log.append(rec)
@@ -166,38 +168,42 @@ class EvaluationNode(Node):
     def _recorded(self, topic: str) -> int:
         return int(self.recorder.get("topics", {}).get(topic, {}).get("written", 0))
 
-    def episode(self, task, seed: int, split: str, policy: str = "") -> dict:
+    def episode(self, task, seed: int, split: str, policy: str = "", frame: bool = True) -> dict:
         """One episode over the graph answered by the VLM node's policy ``policy`` (empty: its first),
         as a record with that policy's description (``model``) and the configuration ``fingerprint``;
-        a step that times out ends it as failed."""
+        a step that times out ends it as failed. ``frame`` false: the scene is drawn for nobody."""
         inst = task.sample(seed, split)
         key = {"request_id": f"{self._run_id}:{policy}:{task.name}:{split}:{seed}", "task": task.name, "seed": seed,
-               "split": split}
+               "split": split} | ({} if frame else {"frame": False})
         latency, raw, identity = {}, "", {"model": None, "fingerprint": None}
         try:
+            t_reset = time.monotonic()
             ep = self.client.reset(key)
             t0 = time.monotonic()
             answer = self.client.answer(key, inst.prompt, ep["frame_after_ns"], policy)
-            latency = {"policy_s": time.monotonic() - t0, **answer.get("latency", {})}
+            latency = {"reset_s": t0 - t_reset, "policy_s": time.monotonic() - t0, **answer.get("latency", {})}
             policy, raw = policy or str(answer.get("policy", "")), str(answer.get("raw", ""))
             if answer.get("model") is not None:
                 identity = {"model": without_names(answer["model"]),
                             "fingerprint": fingerprint(answer["model"], ep.get("cell") or {}, ep.get("physics") or {})}
+            t1 = time.monotonic()
             parsed, plan, motions, outcome, _ = self.client.act(key, task, inst, raw, ep["frame_after_ns"])
+            latency["act_s"] = time.monotonic() - t1  # the plan executed by the arm, then settled and judged
         except StepFailed as e:
             return {**failed(task, inst, e.error, policy, raw, latency).to_dict(), **identity}
         return {**assemble(task, inst, parsed, plan, motions, outcome, policy, latency).to_dict(), **identity}
 
 
-def read_plan(path: str) -> list[tuple[str, str, int, str]]:
+def read_plan(path: str) -> list[tuple[str, str, int, str, bool]]:
     """A ``plan`` file's episodes; a ConfigError naming ``plan`` when it cannot be read as one."""
     try:
         data = json.loads(Path(path).read_text())
-        episodes = [(str(sp), str(t), int(s), str(label)) for sp, t, s, label in data["episodes"]]
-    except (OSError, ValueError, TypeError, KeyError) as e:
+        episodes = [(str(e[0]), str(e[1]), int(e[2]), str(e[3]), bool(e[4]) if len(e) > 4 else True)
+                    for e in data["episodes"]]
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
         raise ConfigError("plan", path, f"a readable plan file {{'version': 1, 'episodes': [[split, task, seed, "
-                                        f"label], ...]}} ({e})") from e
-    for split, name, _, _ in episodes:
+                                        f"label, frame], ...]}} ({e})") from e
+    for split, name, *_ in episodes:
         one_of("plan: split", split, SPLITS)
         one_of("plan: task", name, tuple(task_names()))
     return episodes

@@ -123,17 +123,19 @@ class VLMNode(Node):
                 received: float) -> None:
         t_start = time.monotonic()
         policy = self.policies.get(label)
-        frame = self.frames.after(after_ns, self.config.frame_wait_s) if policy is not None else None
         base = {"request_id": request_id, "task": task.name, "seed": seed, "split": split,
                 "policy": label, "model": self.descriptions.get(label)}
-        if frame is None:
+        frame = None
+        if policy is not None and policy.uses_image:
+            frame = self.frames.after(after_ns, self.config.frame_wait_s)
+        if policy is None or (policy.uses_image and frame is None):
             missing = "no_frame" if policy is not None else "unknown_policy"
             self.counts[missing] += 1
             publish_matched(self.answer_pub, record_msg("answer", {**base, "raw": "", "answer": None,
                                                                    "reason": missing, "latency": {}}))
             return
-        rgb, frame_received, _ = frame
         t0 = time.monotonic()
+        rgb, frame_received = (frame[0], frame[1]) if frame is not None else (None, t0)  # no frame: none waited for
         inst = task.sample(seed, split) if policy.privileged else None
         obs = Observation(rgb, prompt, task.name, seed, task.answer_format, inst)
         t1 = time.monotonic()

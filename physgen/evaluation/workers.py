@@ -24,6 +24,7 @@ from physgen.config import ConfigError, in_range, one_of
 from physgen.evaluation.progress import EpisodeBar, PartFollower
 from physgen.evaluation.run import EPISODES, EpisodeFile, PolicySpec, evaluate_items, key
 from physgen.evaluation.shards import Item, Shard, planned, run_order
+from physgen.policy.factory import uses_image
 
 PARTS = "parts"
 VIAS = ("inprocess", "ros")
@@ -123,28 +124,35 @@ def worker_domains(workers: int, base: int | None = None) -> list[int]:
     return [(base + k) % 100 + 1 for k in range(workers)]
 
 
-def write_plan(path: Path, specs: list[PolicySpec], items: list[Item], seed: int) -> None:
-    """The evaluation node's ``plan``: its episodes in order, ``[[split, task, seed, label], ...]``."""
-    episodes = [[split, t, s, label] for label, t, split, s in planned(specs, items, seed)]
+def write_plan(path: Path, specs: list[PolicySpec], items: list[Item], seed: int, frames: bool = False) -> None:
+    """The evaluation node's ``plan``: its episodes in order, ``[[split, task, seed, label, frame], ...]``;
+    ``frame`` is whether the episode's scene is drawn: for a policy that looks at it, or every one
+    with ``frames`` (a recording)."""
+    looks = {s.label: frames or uses_image(s.kind) for s in specs}
+    episodes = [[split, t, s, label, looks[label]] for label, t, split, s in planned(specs, items, seed)]
     path.write_text(json.dumps({"version": 1, "episodes": episodes}))
 
 
 def graph_command(specs: list[PolicySpec], plan: Path, seed: int, out_dir: Path, bag: Path | None) -> list[str]:
-    """``physgen bringup evaluation`` running ``plan`` with every policy of ``specs`` in its VLM node."""
+    """``physgen bringup evaluation`` running ``plan`` with every policy of ``specs`` in its VLM node;
+    the camera streams only into a recording (else the one frame of each scene a policy looks at)."""
     cmd = [sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--seed", str(seed),
            "--out-dir", str(out_dir), "--set", f"evaluation.plan={plan}",
            "--set", "vlm.policies=" + json.dumps(",".join(s.text for s in specs))]
-    return cmd + (["--record", "--bag", str(bag)] if bag is not None and not bag.exists() else [])
+    if bag is not None and not bag.exists():
+        return cmd + ["--record", "--bag", str(bag)]
+    return cmd + ["--set", "cell.stream=false"]
 
 
 def _graphs(specs, shares, parts: list[Path], seed: int, bags: Path | None, tick) -> None:
     running = {}
     for share, part, domain in zip(shares, parts, worker_domains(len(parts))):
         part.mkdir(parents=True, exist_ok=True)
-        write_plan(part / "plan.json", specs, share, seed)
+        bag = None if bags is None else Path(bags) / part.name
+        write_plan(part / "plan.json", specs, share, seed, frames=bag is not None)
         env = {**os.environ, "ROS_DOMAIN_ID": str(domain),
                "ROS_AUTOMATIC_DISCOVERY_RANGE": os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") or "LOCALHOST"}
-        cmd = graph_command(specs, part / "plan.json", seed, part, None if bags is None else Path(bags) / part.name)
+        cmd = graph_command(specs, part / "plan.json", seed, part, bag)
         with (part / "log.txt").open("a") as f:
             running[subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)] = part
     failed = []

@@ -30,3 +30,14 @@ def make_policy(name: str, seed: int = 0, model: str | None = None, oracles=None
     from physgen.policy.chance import ChancePolicy
 
     return ChancePolicy(seed)
+
+
+def uses_image(kind: str) -> bool:
+    """Whether a ``kind`` policy answers from the camera frame (its class's ``Policy.uses_image``)."""
+    one_of("policy", kind, POLICIES)
+    if kind == "vlm":
+        return True  # TransformersPolicy, not imported here: that loads torch
+    from physgen.policy.chance import ChancePolicy
+    from physgen.policy.expert import ExpertPolicy
+
+    return {"expert": ExpertPolicy, "chance": ChancePolicy}[kind].uses_image

@@ -186,6 +186,7 @@ def test_one_graph_serves_several_policies_and_splits_from_a_plan(ros_context, t
     records = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert [(r["policy"], r["task"], r["split"], r["seed"]) for r in records] == planned(
         [*specs, PolicySpec.parse("zz=chance")], items, 0)
+    assert nodes[0].counts["frames"] == 0  # scripted policies only: no scene was drawn, none streamed
     unknown = [r for r in records if r["policy"] == "zz"]
     assert [r["error"] for r in unknown] == ["answer_unknown_policy"] * 3 and nodes[2].counts["unknown_policy"] == 3
     from physgen.evaluation.run import evaluate_items

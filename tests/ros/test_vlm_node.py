@@ -59,16 +59,18 @@ def test_expert_answer_over_the_graph_matches_in_process(ros_context, transport)
             n.destroy_node()
 
 
-def test_malformed_frames_are_counted_and_no_frame_is_answered_with_a_reason(ros_context):
+def test_malformed_frames_are_counted_and_no_frame_is_answered_with_a_reason(ros_context, monkeypatch):
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
 
+    from physgen.policy.chance import ChancePolicy
     from physgen_nodes.cell_node import IMAGE_QOS
     from physgen_nodes.conversions import record_msg, record_of
     from physgen_nodes.vlm_node import VLMNode
 
+    monkeypatch.setattr(ChancePolicy, "uses_image", True)  # a fake: chance standing in for a model that looks
     vlm = VLMNode(context=ros_context, parameter_overrides=[Parameter("policy", value="chance")])
     probe = Node("probe", context=ros_context)
     answers = []
