@@ -134,11 +134,13 @@ class GraphHardware:
         self._camera_seen = time.monotonic()
 
     def report(self, record: dict) -> None:
-        with self._state:
+        """A trajectory's ``cell/motion`` report: the joints it measured at the end become the measured
+        joints before the move that waits for the report sees it (the next move plans from them)."""
+        with self._state:  # re-entrant: update_joints takes it too
+            if isinstance(record.get("joints"), dict):
+                self.update_joints({k: float(v) for k, v in record["joints"].items()}, int(record["stamp_ns"]))
             self._reports[int(record["trajectory_stamp_ns"])] = record
             self._state.notify_all()
-        if isinstance(record.get("joints"), dict):
-            self.update_joints({k: float(v) for k, v in record["joints"].items()}, int(record["stamp_ns"]))
 
     def joints(self) -> dict[str, float]:
         def fresh() -> bool:

@@ -36,17 +36,22 @@ def graph(ctx, out_dir, tasks=TASKS, episodes=2, with_vlm=True, policy="", **tim
     return nodes
 
 
-def test_ros_episodes_equal_the_in_process_ones(ros_context, tmp_path):
-    nodes = graph(ros_context, tmp_path)
-    evaluation = nodes[-1]
-    ex = executor(ros_context, *nodes)
+def run_to_end(ctx, nodes, timeout: float = 600, extra=()):
+    """Spin ``nodes`` (the evaluation node last) until the evaluation is done, then destroy them all;
+    the evaluation node, which must have exited with status 0."""
+    ex = executor(ctx, *nodes, *extra)
     try:
-        assert spin_until(ex, evaluation.done.is_set, timeout=600)
+        assert spin_until(ex, nodes[-1].done.is_set, timeout=timeout)
     finally:
         ex.shutdown()
-        for n in nodes:
+        for n in (*nodes, *extra):
             n.destroy_node()
-    assert evaluation.exit_code == 0
+    assert nodes[-1].exit_code == 0
+    return nodes[-1]
+
+
+def test_ros_episodes_equal_the_in_process_ones(ros_context, tmp_path):
+    run_to_end(ros_context, graph(ros_context, tmp_path))
     over_ros = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert len(over_ros) == 4 and all(r["success"] and not r["error"] for r in over_ros)
     assert any(m["primitive"] == "pick" for r in over_ros for m in r["motions"])  # the arm moved
@@ -62,20 +67,12 @@ def test_a_missing_vlm_node_times_out_each_episode_and_the_run_goes_on(ros_conte
     from std_msgs.msg import String
 
     nodes = graph(ros_context, tmp_path, tasks=("stability",), with_vlm=False, answer_s=0.5)
-    evaluation = nodes[-1]
     # Something must subscribe to the instructions for the graph to look complete: a VLM node that
     # hangs (a fake: it never answers), as one that died mid-run would.
     fake_hung_vlm = Node("vlm", context=ros_context)
     fake_hung_vlm.create_subscription(String, "vlm/instruction", lambda _m: None, 10)
     fake_hung_vlm.create_publisher(String, "vlm/answer", 10)
-    ex = executor(ros_context, *nodes, fake_hung_vlm)
-    try:
-        assert spin_until(ex, evaluation.done.is_set, timeout=120)
-    finally:
-        ex.shutdown()
-        for n in (*nodes, fake_hung_vlm):
-            n.destroy_node()
-    assert evaluation.exit_code == 0
+    evaluation = run_to_end(ros_context, nodes, timeout=120, extra=(fake_hung_vlm,))
     records = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert [(r["seed"], r["success"], r["error"]) for r in records] == [(0, False, "timeout_answer"),
                                                                         (1, False, "timeout_answer")]
@@ -90,15 +87,7 @@ def test_a_stopped_run_resumes_without_running_or_counting_an_episode_twice(ros_
 
     def run(**kw):
         nodes = graph(ros_context, tmp_path, tasks=("stability",), episodes=3, **kw)
-        ex = executor(ros_context, *nodes)
-        try:
-            assert spin_until(ex, nodes[-1].done.is_set, timeout=300)
-        finally:
-            ex.shutdown()
-            for n in nodes:
-                n.destroy_node()
-        assert nodes[-1].exit_code == 0
-        return nodes[0], nodes[-1]
+        return nodes[0], run_to_end(ros_context, nodes, timeout=300)
 
     run()
     whole = [comparable(json.loads(ln)) for ln in log.read_text().splitlines()]
@@ -175,14 +164,7 @@ def test_one_graph_serves_several_policies_and_splits_from_a_plan(ros_context, t
              EvaluationNode(context=ros_context, parameter_overrides=[
                  Parameter("plan", value=str(tmp_path / "plan.json")), Parameter("out_dir", value=str(tmp_path)),
                  Parameter("exit_when_done", value=False)])]
-    ex = executor(ros_context, *nodes)
-    try:
-        assert spin_until(ex, nodes[-1].done.is_set, timeout=600)
-    finally:
-        ex.shutdown()
-        for n in nodes:
-            n.destroy_node()
-    assert nodes[-1].exit_code == 0
+    run_to_end(ros_context, nodes)
     records = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert [(r["policy"], r["task"], r["split"], r["seed"]) for r in records] == planned(
         [*specs, PolicySpec.parse("zz=chance")], items, 0)

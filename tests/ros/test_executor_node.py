@@ -79,3 +79,26 @@ def test_an_executor_stopped_mid_move_holds_the_arm_and_ends_its_command(ros_con
     probe.destroy_node()
     assert not done.is_alive()  # the worker did not wait out the 600 s motion timeout
     assert node.counts["holds"] == 1 and node.counts["failed"] == 1
+
+
+def test_a_motion_report_updates_the_measured_joints_before_the_waiting_move_wakes():
+    """The move waiting for a trajectory's report plans the next one from the measured joints: they
+    must already be the report's when the report becomes visible (a race once made the graph plan
+    from the joints before the trajectory, under load, and its episodes differ from in-process)."""
+    import threading
+
+    from physgen_nodes.executor_node import GraphHardware
+
+    hw = GraphHardware(node=None)
+    seen = []
+
+    class Watched(threading.Condition):
+        def notify_all(self):
+            if 7 in hw._reports:  # the report is visible to a waiting move from here on
+                seen.append(dict(hw._joints))
+            super().notify_all()
+
+    hw._state = Watched()
+    hw.update_joints({"panda_joint1": 0.0}, 1)
+    hw.report({"trajectory_stamp_ns": 7, "ok": True, "joints": {"panda_joint1": 0.5}, "stamp_ns": 9})
+    assert seen and seen[0] == {"panda_joint1": 0.5}
