@@ -100,7 +100,6 @@ class RobotCell:
         self._textures: dict[str, int] = {}
         self.visual = True  # the world has visual meshes: it can be drawn
         self.sim_time = 0.0
-        self._world = 0  # counts world rebuilds; part of the key of the last rendered frame
         self._last_frame: tuple[tuple, np.ndarray] | None = None
         self._reset_world()
 
@@ -152,7 +151,6 @@ class RobotCell:
             if self.config.wrist_camera else None
         )
         self.blocks, self._pins, self.sim_time = {}, {}, 0.0
-        self._world += 1
 
     def close(self) -> None:
         global _EGL_OWNER
@@ -342,11 +340,12 @@ class RobotCell:
 
         A scene that has not moved since the last frame is not drawn again: the renderer is
         deterministic, so the last frame is that image (a copy of it is returned). The key is the
-        world, the camera and the pose of every body and joint, read from the physics. ``reuse``
-        false draws every frame (a benchmark timing the renderer)."""
+        scene's spec (the same spec built again, as when several policies take turns on one scene,
+        draws the same image), the camera and the pose of every body and joint, read from the
+        physics. ``reuse`` false draws every frame (a benchmark timing the renderer)."""
         self._check_visual()
         cam = self.scene_camera
-        key = (self._world, cam.eye, cam.target, cam.up, self._visible_state())
+        key = (self.scene, cam.eye, cam.target, cam.up, self._visible_state())
         if not reuse or self._last_frame is None or self._last_frame[0] != key:
             rgb = self.scene_camera.render(self.scene.appearance if self.scene else _DEFAULT_APPEARANCE)
             self._last_frame = (key, rgb)

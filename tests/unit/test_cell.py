@@ -3,6 +3,8 @@ other episodes), snapshots, settling, pins, the physics record and the cameras."
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from physgen.cell.camera import Camera
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CameraConfig, CellConfig
 from physgen.cell.primitives import Pick, Place, execute
-from physgen.cell.scene import BlockSpec, SceneSpec
+from physgen.cell.scene import Appearance, BlockSpec, SceneSpec
 from physgen.evaluation.episode import begin, finish, observation
 from physgen.policy.expert import ExpertPolicy
 from physgen.tasks import load_task
@@ -199,3 +201,10 @@ def test_a_still_scene_is_drawn_once_and_every_change_is_drawn_again(monkeypatch
         drawn = c.render(reuse=False)  # what a benchmark times: a draw every time, the same image
         assert np.array_equal(drawn, c.render()) and len(draws) == 5
         assert np.array_equal(c.render(reuse=False), drawn) and len(draws) == 6
+        c.load(tower([0.0]))  # the same scene built again (the next policy's turn): the same image, not drawn
+        assert np.array_equal(c.render(), drawn) and len(draws) == 6
+        c.load(dataclasses.replace(tower([0.0]), appearance=Appearance(table_texture="plain")))  # another: drawn
+        assert np.array_equal(c.render(), fresh()) and len(draws) == 7
+    with RobotCell() as other:  # and the same image as a brand-new cell draws
+        other.load(tower([0.0]))
+        assert np.array_equal(other.render(), drawn)
