@@ -157,9 +157,9 @@ class GraphHardware:
 
     def stop(self, reason: str) -> None:
         """Hold the arm where it is now and fail the running move with ``reason``."""
-        self.node.hold(self.measured())
-        with self._state:
+        with self._state:  # run() checks and sends under this lock: no trajectory goes out after the hold
             self.stop_reason = reason
+            self.node.hold(self.measured())
             self._state.notify_all()
 
     def stale(self) -> str:
@@ -196,8 +196,11 @@ class GraphHardware:
         if fingers and node.gripper is not None:
             return node.gripper.run(traj.positions[-1][0], cfg.motion_timeout_s, self.stopped, cfg.control_period_s)
         pub = node.gripper_pub if fingers else node.arm_pub
-        if not publish_matched(pub, msg, wait=cfg.motion_timeout_s, cancel=self.stopped):
-            return self.stop_reason or "no_controller"
+        with self._state:  # a stop (e-stop, watchdog) comes before this check or after this send, never between
+            if self.stop_reason:
+                return self.stop_reason
+            if not publish_matched(pub, msg, wait=cfg.motion_timeout_s, cancel=self.stopped):
+                return self.stop_reason or "no_controller"
         key, end = stamp.nanoseconds, time.monotonic() + cfg.motion_timeout_s
         if cfg.done_by == "joint_states":  # no motion reports on a real arm: done once there, after its duration
             at = time.monotonic() + traj.times[-1] + (SETTLE_S if fingers else 0.0)

@@ -83,7 +83,9 @@ def test_a_latched_estop_holds_the_arm_and_refuses_commands_until_released(ros_c
         moving = next(r for r in rig.results if r["request_id"] == "moving")
         assert moving["ok"] is False and moving["reason"] == "estop"
         assert rig.node.counts["holds"] >= 1 and rig.node.counts["estops"] == 1
-        held = rig.sent[-1]  # the last trajectory sent is the hold, at the measured joints
+        assert rig.spin(lambda: len(rig.sent[-1].points) == 1)  # the hold, at the measured joints, arrives
+        rig.spin(lambda: False, timeout=0.5)
+        held = rig.sent[-1]  # and nothing was sent after it
         assert len(held.points) == 1
         refused = rig.run("while_stopped")
         assert refused["reason"] == "estop" and rig.node.counts["estop_refused"] == 1
