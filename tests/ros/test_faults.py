@@ -54,7 +54,9 @@ def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str, *ex
     ex = executor(ctx, probe)
     killed = None
     try:
-        assert spin_until(ex, lambda: bool(seen), timeout=180), "the trigger never came"
+        if not spin_until(ex, lambda: bool(seen) or proc.poll() is not None, timeout=180) or not seen:
+            proc.kill()
+            raise AssertionError(f"the trigger never came; the graph's stderr:\n{proc.communicate()[1][-3000:]}")
         killed = child_pid(proc.pid, module)
         assert killed is not None, f"no {module} process"
         os.kill(killed, signal.SIGKILL)
