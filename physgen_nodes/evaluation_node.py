@@ -29,22 +29,21 @@ it records every topic it was given, so a bag holds every episode whole. Paramet
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from physgen.config import ConfigError, in_range, one_of, require
+from physgen.config import in_range, one_of, require
 from physgen.evaluation.episode import assemble, failed
 from physgen.evaluation.report import summarize, table, write_report
 from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, without_names
 from physgen.evaluation.run import key as episode_key
 from physgen.evaluation.suite import scenes, task_plan
+from physgen.evaluation.workers import read_plan
 from physgen.preflight import writable_dir
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import SPLITS
@@ -192,21 +191,6 @@ class EvaluationNode(Node):
         except StepFailed as e:
             return {**failed(task, inst, e.error, policy, raw, latency).to_dict(), **identity}
         return {**assemble(task, inst, parsed, plan, motions, outcome, policy, latency).to_dict(), **identity}
-
-
-def read_plan(path: str) -> list[tuple[str, str, int, str, bool]]:
-    """A ``plan`` file's episodes; a ConfigError naming ``plan`` when it cannot be read as one."""
-    try:
-        data = json.loads(Path(path).read_text())
-        episodes = [(str(e[0]), str(e[1]), int(e[2]), str(e[3]), bool(e[4]) if len(e) > 4 else True)
-                    for e in data["episodes"]]
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
-        raise ConfigError("plan", path, f"a readable plan file {{'version': 1, 'episodes': [[split, task, seed, "
-                                        f"label, frame], ...]}} ({e})") from e
-    for split, name, *_ in episodes:
-        one_of("plan: split", split, SPLITS)
-        one_of("plan: task", name, tuple(task_names()))
-    return episodes
 
 
 def main(args: list[str] | None = None) -> None:

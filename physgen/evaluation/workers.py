@@ -25,8 +25,11 @@ from physgen.evaluation.progress import EpisodeBar, PartFollower
 from physgen.evaluation.run import EPISODES, EpisodeFile, PolicySpec, evaluate_items, key
 from physgen.evaluation.shards import Item, Shard, planned, run_order
 from physgen.policy.factory import uses_image
+from physgen.tasks import task_names
+from physgen.tasks.base import SPLITS
 
 PARTS = "parts"
+PLAN_VERSION = 1  # the evaluation node's plan file: write_plan, read_plan
 VIAS = ("inprocess", "ros")
 
 
@@ -130,7 +133,24 @@ def write_plan(path: Path, specs: list[PolicySpec], items: list[Item], seed: int
     with ``frames`` (a recording)."""
     looks = {s.label: frames or uses_image(s.kind) for s in specs}
     episodes = [[split, t, s, label, looks[label]] for label, t, split, s in planned(specs, items, seed)]
-    path.write_text(json.dumps({"version": 1, "episodes": episodes}))
+    path.write_text(json.dumps({"version": PLAN_VERSION, "episodes": episodes}))
+
+
+def read_plan(path: str) -> list[tuple[str, str, int, str, bool]]:
+    """A ``plan`` file's episodes; a ConfigError naming ``plan`` when it cannot be read as one."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if data.get("version") != PLAN_VERSION:
+            raise ValueError(f"version {data.get('version')}, expected {PLAN_VERSION}")
+        episodes = [(str(e[0]), str(e[1]), int(e[2]), str(e[3]), bool(e[4]) if len(e) > 4 else True)
+                    for e in data["episodes"]]
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
+        raise ConfigError("plan", path, f"a readable plan file {{'version': {PLAN_VERSION}, 'episodes': "
+                                        f"[[split, task, seed, label, frame], ...]}} ({e})") from e
+    for split, name, *_ in episodes:
+        one_of("plan: split", split, SPLITS)
+        one_of("plan: task", name, tuple(task_names()))
+    return episodes
 
 
 def graph_command(specs: list[PolicySpec], plan: Path, seed: int, out_dir: Path, bag: Path | None) -> list[str]:
