@@ -48,9 +48,9 @@ from physgen.cell.arm import ARM_FORCES, ARM_JOINTS, FINGER_JOINTS
 from physgen.cell.camera import Camera
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
-from physgen.cell.primitives import Place, Push
 from physgen.cell.scene import SceneSpec
 from physgen.evaluation.episode import run_episode
+from physgen.motion.primitives import Place, Push
 from physgen.policy.expert import ExpertPolicy
 from physgen.tasks import load_task, task_names
 from physgen.tasks.oracle import Oracles, OracleStore

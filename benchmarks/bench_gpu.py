@@ -11,7 +11,7 @@ Stages, in one process, in this order. Each stage's peak GPU memory is torch.cud
 (and _reserved) after torch.cuda.reset_peak_memory_stats at its start; the GPU is synchronised before
 every clock read. "wall s" is the whole stage, "timed s" the part the rate is computed on.
 
-1. build - physgen.policy.recipes.build_model(recipe, DIR, seed, device="cuda", dtype="bfloat16"):
+1. build - physgen.models.recipes.build_model(recipe, DIR, seed, device="cuda", dtype="bfloat16"):
    tokenizer training, random initialisation on the GPU in bfloat16, saving (7.5 GB for 3B, 16.6 GB
    for 7B). Rate: parameters per second of the whole call.
 2. policy - TransformersPolicy(VLMConfig(model=DIR, batch_size=--batch)): loaded in bfloat16 on CUDA
@@ -74,7 +74,7 @@ from pathlib import Path
 
 from bench_cell import c_stdout_captured, print_tables, progress
 
-from physgen.policy.hub import offline
+from physgen.models.hub import offline
 from physgen.tasks import task_names
 
 MODELS = {"3b": "qwen2.5-vl-3b-random", "7b": "qwen2.5-vl-7b-random"}
@@ -203,7 +203,7 @@ def vllm_colocate():
 
 # --- stages ------------------------------------------------------------------------------------------
 def stage_build(recipe, out: Path, seed: int, device: Device) -> dict:
-    from physgen.policy.recipes import build_model
+    from physgen.models.recipes import build_model
 
     dtype = "bfloat16" if device.cuda else "float32"
     r: dict = {"dtype": dtype}
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_gpu.py: --vllm needs CUDA (vLLM generates on the GPU); --tiny runs on the CPU", file=sys.stderr)
         return 2
 
-    from physgen.policy.recipes import load_recipe
+    from physgen.models.recipes import load_recipe
 
     recipe = load_recipe(recipe_name)
     if not recipe.tiny:

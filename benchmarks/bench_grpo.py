@@ -84,10 +84,10 @@ from bench_cell import c_stdout_captured, median, paired_ratio, print_tables, pr
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
 from physgen.evaluation.episode import decide
-from physgen.policy.codec import AnswerFormat, parse, render
-from physgen.policy.hub import offline
+from physgen.models.hub import offline
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import Judgement
+from physgen.tasks.codec import AnswerFormat, parse, render
 from physgen.tasks.oracle import CACHE_ENV, Oracles
 from physgen.training.rewards import RewardJob, RewardPool
 from physgen.training.sft_config import TRAIN_SEED_BASE
@@ -446,7 +446,7 @@ def summarize_task(task, batches: list[Batch], runs: dict, group: int) -> dict:
 def bench_grpo(task: str, budget: Budget, seed: int, tmp: Path, mode: str = "one-step", attempts: int = 3) -> dict:
     import json
 
-    from physgen.policy.recipes import resolve_model
+    from physgen.models.recipes import resolve_model
     from physgen.training import datasets as tds
     from physgen.training.grpo import train_grpo
     from physgen.training.grpo_config import GRPORunConfig

@@ -1,12 +1,12 @@
 """The planner's trajectories against the safety limits, with expert episodes in-process.
 
-Every trajectory the primitives plan goes through physgen.safety.screen before it is sent. This
+Every trajectory the primitives plan goes through physgen.motion.safety.screen before it is sent. This
 benchmark runs --episodes expert episodes per task (seeds --seed ...) twice, interleaved per
 episode (clamp, reject; then reject, clamp): once in a cell whose executor clamps what breaks the
 limits (the default), once in a cell whose executor refuses it. For every screened trajectory it
 records the verdict and the violations, and from the measured start joints the fastest joint
 velocity and acceleration of the trajectory as planned, as a fraction of the joint's limit
-(physgen.safety.limit_ratios).
+(physgen.motion.safety.limit_ratios).
 
 Printed per mode: expert successes, trajectories, how many passed unchanged, were altered (clamp)
 or refused (reject), the violations by kind, the planned peaks (median and max over trajectories),
@@ -26,12 +26,12 @@ import statistics
 import sys
 import time
 
-from physgen.cell import primitives
 from physgen.cell.cell import RobotCell
-from physgen.cell.config import CellConfig
+from physgen.cell.config import CellConfig, SafetyConfig
 from physgen.evaluation.episode import run_episode
+from physgen.motion import primitives
+from physgen.motion.safety import limit_ratios
 from physgen.policy.expert import ExpertPolicy
-from physgen.safety import SafetyConfig, limit_ratios
 from physgen.tasks import load_task, task_names
 from physgen.tasks.oracle import Oracles
 

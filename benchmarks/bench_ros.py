@@ -91,10 +91,10 @@ from bench_cell import c_stdout_captured, median, paired_ratio, print_tables, pr
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CameraConfig, CellConfig
 from physgen.evaluation.episode import begin
+from physgen.models.hub import offline
 from physgen.policy.base import Observation
-from physgen.policy.codec import parse
-from physgen.policy.hub import offline
 from physgen.tasks import load_task
+from physgen.tasks.codec import parse
 
 # DDS stays on this host, in a domain of its own picked per run. Set before rclpy is imported (only inside
 # the functions below) and passed to every node process this run starts.
@@ -733,7 +733,7 @@ def bench_policy(bench: Bench, nodes: Nodes, asker: Asker, cell_node: NodeProces
 def bench_latency(bench: Bench, nodes: Nodes, budget: Budget, seed: int, threads: int, stream_hz: float) -> dict:
     import torch
 
-    from physgen.policy.recipes import resolve_model
+    from physgen.models.recipes import resolve_model
 
     torch.set_num_threads(threads)
     progress(f"2. latency: resolving {RECIPE} (built into the model cache if missing), a cell node at "

@@ -54,7 +54,7 @@ class Arm:
         from std_msgs.msg import Bool, Header, String
         from trajectory_msgs.msg import JointTrajectory
 
-        from physgen.cell.kinematics import ArmModel
+        from physgen.motion.kinematics import ArmModel
         from physgen_nodes.conversions import record_msg
         from physgen_nodes.executor_node import ESTOP_QOS
 
@@ -181,8 +181,8 @@ def measure_stops(reps: int, period: float, seed: int) -> dict:
     """Part 3: e-stop to the stand-in arm standing still."""
     import random
 
-    from physgen.cell.kinematics import ArmModel
-    from physgen.cell.primitives import kinematics
+    from physgen.motion.kinematics import ArmModel
+    from physgen.motion.primitives import kinematics
     from physgen_nodes.conversions import record_msg
 
     rng = random.Random(seed)

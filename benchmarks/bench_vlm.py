@@ -72,10 +72,10 @@ from bench_cell import c_stdout_captured, interleave, median, paired_ratio, prin
 
 from physgen.cell.cell import RobotCell
 from physgen.evaluation.episode import begin, observation
+from physgen.models.hub import offline
 from physgen.policy.base import Observation
-from physgen.policy.codec import parse
-from physgen.policy.hub import offline
 from physgen.tasks import load_task, task_names
+from physgen.tasks.codec import parse
 
 RECIPES = ("tiny-qwen2-vl", "tiny-idefics3")
 MB = 1024 * 1024
@@ -289,7 +289,7 @@ def bench_step_split(model_dir: Path, dataset, batch: int, reps: int, seed: int,
     """Collate vs forward+backward+optimizer on the same batches, full and LoRA interleaved."""
     import torch
 
-    from physgen.policy.processor import load_processor
+    from physgen.models.processor import load_processor
     from physgen.training.collate import AnswerOnlyCollator
 
     collate = AnswerOnlyCollator(load_processor(model_dir))
@@ -331,7 +331,7 @@ def bench_step_split(model_dir: Path, dataset, batch: int, reps: int, seed: int,
 # --- per recipe ------------------------------------------------------------------------------------
 def bench_recipe(name: str, obs: list[Observation], dataset_dir: Path, dataset, args, budget: Budget,
                  tmp: Path) -> dict:
-    from physgen.policy.recipes import build_model, load_recipe
+    from physgen.models.recipes import build_model, load_recipe
     from physgen.policy.vlm import TransformersPolicy, VLMConfig
 
     progress(f"{name}: build ...")

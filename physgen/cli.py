@@ -460,7 +460,7 @@ def cmd_rollout(args) -> int:
 
 
 def cmd_model_build(args) -> int:
-    from physgen.policy.recipes import build_model, load_recipe, resolve_model
+    from physgen.models.recipes import build_model, load_recipe, resolve_model
 
     recipe = load_recipe(args.recipe)
     t0 = time.perf_counter()
@@ -470,7 +470,7 @@ def cmd_model_build(args) -> int:
 
 
 def cmd_model_list(args) -> int:
-    from physgen.policy.recipes import load_recipe, recipe_names
+    from physgen.models.recipes import load_recipe, recipe_names
 
     for name in recipe_names():
         r = load_recipe(name)
@@ -687,7 +687,7 @@ def _splits(text: str) -> list[str]:
 
 
 def cmd_efficiency(args) -> int:
-    from physgen.evaluation.efficiency import EfficiencyConfig, measure, table
+    from physgen.experiments.efficiency import EfficiencyConfig, measure, table
 
     cfg = EfficiencyConfig(task=args.task, models=tuple(args.model), out=args.out, criterion=args.criterion,
                            max_steps=args.max_steps, eval_every=args.eval_every, episodes=args.episodes,
@@ -698,13 +698,13 @@ def cmd_efficiency(args) -> int:
 
 
 def cmd_study(args) -> int:
+    from physgen.experiments.study import StudyConfig, run_study, summary
     from physgen.resources import data_dir
-    from physgen.study import StudyConfig, run_study, summary
 
     cfg = StudyConfig.load(args.config or data_dir("config") / "study.yaml")
     if args.eval_shard:
         from physgen.evaluation.shards import Shard
-        from physgen.study import evaluate_shard
+        from physgen.experiments.study import evaluate_shard
 
         shard = Shard.parse(args.eval_shard)
         print(f"evaluation shard {shard}: {evaluate_shard(cfg, shard)}; once every shard is done, run the study "
@@ -720,8 +720,8 @@ def cmd_study(args) -> int:
 def cmd_run(args) -> int:
     import dataclasses
 
+    from physgen.experiments.study import StudyConfig, run_study, summary
     from physgen.resources import data_dir
-    from physgen.study import StudyConfig, run_study, summary
 
     path = args.config or data_dir("config") / "study_quick.yaml"
     cfg = StudyConfig.load(path)
@@ -776,7 +776,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from physgen.evaluation.probe import ProbeConfig, activations, probe_scores, table
+    from physgen.experiments.probe import ProbeConfig, activations, probe_scores, table
 
     cfg = ProbeConfig(model=args.model, task=args.task, scenes=args.scenes, first_seed=args.first_seed,
                       layer=args.layer, folds=args.folds, seed=args.seed)

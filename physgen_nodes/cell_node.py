@@ -40,9 +40,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
-from physgen.cell.trajectory import FINGERS, Trajectory, check, follow, follow_steps, from_duration
 from physgen.config import ConfigError, in_range, to_dict
 from physgen.evaluation.episode import conclude, decide
+from physgen.motion.trajectory import FINGERS, Trajectory, check, follow, follow_steps, from_duration
 from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
 from physgen_nodes.conversions import Rejected, camera_info, compressed_msg, image_msg, record_msg, record_of

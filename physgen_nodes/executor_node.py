@@ -1,8 +1,8 @@
 """The executor node: typed actions in, arm and gripper trajectories out.
 
 ``executor/command`` records ``{"request_id", "motions": [...], "joints_after_ns"}`` in, each motion
-a :func:`physgen.cell.primitives.motion_dict` (``pick``/``place``/``push`` with tool poses). The node
-plans each straight move with IK on the arm's URDF (:class:`physgen.cell.primitives.Executor`, the
+a :func:`physgen.motion.primitives.motion_dict` (``pick``/``place``/``push`` with tool poses). The node
+plans each straight move with IK on the arm's URDF (:class:`physgen.motion.primitives.Executor`, the
 planner the in-process episodes use), checks it against the URDF joint limits and the workspace,
 and publishes ``trajectory_msgs/JointTrajectory`` on ``arm_controller/joint_trajectory`` and
 ``gripper_controller/joint_trajectory``. Every move is planned from the measured joints: the latest
@@ -31,13 +31,12 @@ from sensor_msgs.msg import CameraInfo, JointState
 from std_msgs.msg import Bool, Header, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from physgen.cell.config import MotionConfig
+from physgen.cell.config import MotionConfig, SafetyConfig
 from physgen.cell.gripper import GripperConfig
-from physgen.cell.kinematics import ArmModel
-from physgen.cell.primitives import Executor, kinematics, motion_of
-from physgen.cell.trajectory import Trajectory, to_duration
 from physgen.config import ConfigError, in_range, one_of
-from physgen.safety import SafetyConfig
+from physgen.motion.kinematics import ArmModel
+from physgen.motion.primitives import Executor, kinematics, motion_of
+from physgen.motion.trajectory import Trajectory, to_duration
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
 from physgen_nodes.gripper_client import gripper_client
@@ -52,7 +51,7 @@ class ExecutorNodeConfig:
     arm_topic: str = "arm_controller/joint_trajectory"  # the arm's JointTrajectoryController
     gripper_topic: str = "gripper_controller/joint_trajectory"  # the gripper's (finger joints), interface trajectory
     gripper: GripperConfig = field(default_factory=GripperConfig)  # or a gripper action (physgen/cell/gripper.py)
-    safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (physgen/safety.py)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (motion/safety.py)
     control_period_s: float = 4 / 240  # between line waypoints; the cell's timestep x control_period_steps
     motion_timeout_s: float = 30.0  # per trajectory, for its cell/motion report
     done_by: str = "cell_motion"  # a trajectory is done: its cell/motion report (sim), or joint_states (a real arm)
@@ -98,7 +97,7 @@ def arm_kinematics(model: ArmModel):
 
 
 class GraphHardware:
-    """The arm and gripper controllers on the ROS graph, as :class:`physgen.cell.primitives.Hardware`.
+    """The arm and gripper controllers on the ROS graph, as :class:`physgen.motion.primitives.Hardware`.
 
     While a trajectory runs it watches the e-stop and the watchdogs every control period: either
     stops it (a hold trajectory at the measured joints) and fails the move. Unarmed, trajectories go

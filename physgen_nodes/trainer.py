@@ -60,7 +60,7 @@ class TrainerNode(Node):
 
     def start(self) -> None:
         """Check the model (a bad one is a ConfigError now: exit status 2), then run the job on its thread."""
-        from physgen.policy.recipes import check_model
+        from physgen.models.recipes import check_model
 
         check_model(self.run_config.model)
         self._thread = threading.Thread(target=self._main, name=self.job, daemon=True)

@@ -30,9 +30,9 @@ from std_msgs.msg import String
 from physgen.config import ConfigError, in_range, one_of, require
 from physgen.evaluation.run import PolicySpec, make
 from physgen.policy.base import Observation
-from physgen.policy.codec import parse
 from physgen.policy.factory import POLICIES, make_policy
 from physgen.tasks import load_task
+from physgen.tasks.codec import parse
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, compressed_array, image_array, record_msg, record_of
 from physgen_nodes.frames import LatestFrame

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from physgen.config import in_range, one_of, require
-from physgen.safety import SafetyConfig
 
 Vec3 = tuple[float, float, float]
+SAFETY_MODES = ("reject", "clamp")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """Arm motion settings for the primitives (see :class:`physgen.cell.primitives.Executor`)."""
+    """Arm motion settings for the primitives (see :class:`physgen.motion.primitives.Executor`)."""
 
     speed: float = 0.5  # m/s, Cartesian
     approach_height: float = 0.08  # m above the grasp/place pose
@@ -73,6 +74,30 @@ class MotionConfig:
         in_range("control_period_steps", self.control_period_steps, 1, 100)
         in_range("corrections", self.corrections, 0, 50)
         in_range("position_tolerance", self.position_tolerance, 1e-4, 0.05)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """What the planner lets through (parameters ``safety.*``; the screen is :mod:`physgen.motion.safety`)."""
+
+    on_violation: str = "clamp"  # reject: refuse the trajectory; clamp: bring it within the limits
+    workspace_min: tuple[float, float, float] = (0.15, -0.5, 0.005)  # m, tool position in the arm base frame
+    workspace_max: tuple[float, float, float] = (0.85, 0.5, 0.75)
+    max_step: float = 0.25  # rad (m for fingers): largest joint change between two waypoints
+    velocity_scale: float = 1.0  # of the URDF velocity limits
+    acceleration: tuple[float, ...] = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)  # rad/s^2, arm joints in order
+    finger_acceleration: float = 2.0  # m/s^2
+
+    def __post_init__(self) -> None:
+        one_of("on_violation", self.on_violation, SAFETY_MODES)
+        require(len(self.workspace_min) == 3 and len(self.workspace_max) == 3, "workspace_min", self.workspace_min,
+                "x, y, z (and workspace_max the same)")
+        require(all(lo < hi for lo, hi in zip(self.workspace_min, self.workspace_max)), "workspace_max",
+                self.workspace_max, f"above workspace_min {self.workspace_min} on every axis")
+        in_range("max_step", self.max_step, 1e-4, math.pi)
+        in_range("velocity_scale", self.velocity_scale, 1e-3, 1.0)
+        require(all(a > 0 for a in self.acceleration), "acceleration", self.acceleration, "positive values")
+        in_range("finger_acceleration", self.finger_acceleration, 1e-3, 100.0)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from physgen.cell.cell import RobotCell
-from physgen.cell.primitives import execute
+from physgen.motion.primitives import execute
 from physgen.policy.base import Observation, Policy
-from physgen.policy.codec import Parsed, parse, render
 from physgen.tasks.base import Instance, Judgement, Plan, Task
+from physgen.tasks.codec import Parsed, parse, render
 from physgen.tasks.oracle import Oracles
 
 RECORD_VERSION = 1

@@ -74,7 +74,7 @@ def _run_name(model: str) -> str:
 def make(spec: PolicySpec, seed: int, oracles: Oracles):
     """The policy of ``spec``, named by its label."""
     if spec.kind == "vlm":
-        from physgen.policy.recipes import resolve_model
+        from physgen.models.recipes import resolve_model
         from physgen.policy.vlm import TransformersPolicy, VLMConfig
 
         return TransformersPolicy(VLMConfig(model=str(resolve_model(spec.model)), name=spec.label, seed=seed))

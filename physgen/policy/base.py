@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance
+from physgen.tasks.codec import AnswerFormat
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from physgen.policy.base import Observation, Policy
-from physgen.policy.codec import render
 from physgen.tasks import load_task
+from physgen.tasks.codec import render
 from physgen.tasks.oracle import Oracles
 
 

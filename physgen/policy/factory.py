@@ -19,7 +19,7 @@ def make_policy(name: str, seed: int = 0, model: str | None = None, oracles=None
     if name == "vlm":
         if not model:
             raise ConfigError("model", model, "a model directory or recipe name for the vlm policy")
-        from physgen.policy.recipes import resolve_model
+        from physgen.models.recipes import resolve_model
         from physgen.policy.vlm import TransformersPolicy, VLMConfig
 
         return TransformersPolicy(VLMConfig(model=str(resolve_model(model)), seed=seed))

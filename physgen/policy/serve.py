@@ -40,8 +40,8 @@ import numpy as np
 
 from physgen.config import ConfigError
 from physgen.policy.base import Observation
-from physgen.policy.codec import AnswerFormat
 from physgen.policy.vlm import TransformersPolicy, VLMConfig, check_image
+from physgen.tasks.codec import AnswerFormat
 
 log = logging.getLogger("physgen")
 

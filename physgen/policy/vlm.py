@@ -1,7 +1,7 @@
 """The transformers backend: any local Hugging Face VLM directory as a :class:`Policy`.
 
 The model is loaded with ``AutoModelForImageTextToText``, its processor with
-:func:`~physgen.policy.processor.load_processor`, and each observation becomes one user turn of the
+:func:`~physgen.models.processor.load_processor`, and each observation becomes one user turn of the
 model's own chat template (the frame, then the prompt) followed by the generation prompt. Greedy by
 default; sampling on request, reproducible: each call seeds its own RNG from the config's seed and
 the observations' (task, seed). The policy returns the decoded new tokens, whatever they are; the
@@ -29,7 +29,7 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 @dataclass(frozen=True)
 class VLMConfig:
     """The transformers policy's settings. ``model``: a model directory, or a recipe name or file
-    (resolved by :func:`~physgen.policy.recipes.resolve_model`)."""
+    (resolved by :func:`~physgen.models.recipes.resolve_model`)."""
 
     model: str
     name: str = "vlm"
@@ -88,14 +88,14 @@ class TransformersPolicy(Policy):
     """A local Hugging Face VLM answering observations with text (see the module doc)."""
 
     def __init__(self, config: VLMConfig | str | Path):
-        from physgen.policy.hub import offline
+        from physgen.models.hub import offline
 
         offline()
         import torch
         from transformers import AutoModelForImageTextToText
 
-        from physgen.policy.processor import is_image_only, load_processor
-        from physgen.policy.recipes import resolve_model
+        from physgen.models.processor import is_image_only, load_processor
+        from physgen.models.recipes import resolve_model
 
         self.config = config if isinstance(config, VLMConfig) else VLMConfig(model=str(config))
         self.name = self.config.name
@@ -116,7 +116,7 @@ class TransformersPolicy(Policy):
         sets the tokenizer's padding side to left while the policy generates."""
         import torch
 
-        from physgen.policy.processor import is_image_only
+        from physgen.models.processor import is_image_only
 
         self = cls.__new__(cls)
         self.config = config or VLMConfig(model="(in memory)")

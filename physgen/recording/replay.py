@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from physgen.policy.base import Observation
-from physgen.policy.codec import parse
 from physgen.recording.export import episodes_with_frames
 from physgen.tasks import load_task
+from physgen.tasks.codec import parse
 
 
 def replay(bag: Path | str, policy, out: Path | str | None = None) -> dict:

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from physgen.cell.cell import SettleResult
-from physgen.cell.primitives import Command
 from physgen.cell.scene import SceneSpec
-from physgen.policy.codec import Answer, AnswerFormat
+from physgen.motion.primitives import Command
+from physgen.tasks.codec import Answer, AnswerFormat
 from physgen.tasks.variants import VariantSpace
 
 SPLITS = ("train", "heldout")

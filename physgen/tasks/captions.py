@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from physgen.cell.scene import BlockSpec, SceneSpec
-from physgen.policy.codec import AnswerFormat, render
 from physgen.tasks import load_task, task_names
 from physgen.tasks.base import stable_hash
+from physgen.tasks.codec import AnswerFormat, render
 from physgen.tasks.towers import TOWER_X, cube, pick_colours
 
 CAPTIONS = "captions"  # the name training data and commands use for this source

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
+from physgen.tasks.codec import AnswerFormat
 from physgen.tasks.registry import register
 from physgen.tasks.stability import TowerParams, sample_tower
 from physgen.tasks.towers import tower_scene

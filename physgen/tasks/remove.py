@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.cell.primitives import Pick, Place
 from physgen.cell.scene import COLOURS
 from physgen.config import in_range, interval
-from physgen.policy.codec import AnswerFormat
+from physgen.motion.primitives import Pick, Place
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
+from physgen.tasks.codec import AnswerFormat
 from physgen.tasks.registry import register
 from physgen.tasks.towers import com_rule, cube, levels_of, pick_colours, stack, tower_scene
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from physgen.cell.cell import SettleResult
 from physgen.config import in_range
-from physgen.policy.codec import AnswerFormat
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
+from physgen.tasks.codec import AnswerFormat
 from physgen.tasks.registry import register
 from physgen.tasks.towers import com_rule, cube, levels_of, pick_colours, stack, tower_scene
 

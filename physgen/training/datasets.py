@@ -20,9 +20,9 @@ from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
 from physgen.config import ConfigError
 from physgen.evaluation.episode import begin
-from physgen.policy.codec import parse, render
 from physgen.tasks import load_task, task_names
 from physgen.tasks.captions import CAPTIONS, PER_SCENE, caption
+from physgen.tasks.codec import parse, render
 from physgen.tasks.oracle import Oracles
 
 DATASET_VERSION = 2  # 2: captions in every answer format, several questions per scene

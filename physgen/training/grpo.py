@@ -155,8 +155,8 @@ def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=N
     from transformers import AutoModelForImageTextToText
     from trl import GRPOConfig
 
-    from physgen.policy.processor import load_processor
-    from physgen.policy.recipes import resolve_model
+    from physgen.models.processor import load_processor
+    from physgen.models.recipes import resolve_model
 
     if cfg.vllm_server and importlib.util.find_spec("vllm") is None:
         raise ConfigError("vllm_server", cfg.vllm_server, "empty, or vllm installed here (pip install vllm)")

@@ -53,8 +53,8 @@ class RewardResult:
 def caption_reward(seed: int, text: str) -> tuple[float, bool, str]:
     """(reward, success, codec reason) of ``text`` answering caption ``seed`` (rehearsal prompts in
     GRPO): 1 for the right answer, 0 for a wrong one, the suite's format penalty when it does not parse."""
-    from physgen.policy.codec import parse
     from physgen.tasks.captions import caption
+    from physgen.tasks.codec import parse
 
     c = caption(seed)
     got = parse(text, c.format)

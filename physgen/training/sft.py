@@ -80,8 +80,8 @@ def train_sft(cfg: SFTRunConfig, progress: bool = True, callbacks=()) -> Path | 
     from transformers import AutoModelForImageTextToText
     from trl import SFTConfig, SFTTrainer
 
-    from physgen.policy.processor import load_processor
-    from physgen.policy.recipes import resolve_model
+    from physgen.models.processor import load_processor
+    from physgen.models.recipes import resolve_model
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ def test_vlm_policy_needs_a_model():
 def test_grpo_runs_unchanged_under_accelerate_launch(tmp_path):
     """`accelerate launch` (one CPU process here; the same command spreads over GPUs) runs the same
     `physgen train grpo`."""
-    from physgen.policy.recipes import build_model, load_recipe
+    from physgen.models.recipes import build_model, load_recipe
 
     model = build_model(load_recipe("tiny-qwen2-vl"), tmp_path / "tiny", seed=0)
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))

@@ -9,8 +9,8 @@ import pytest
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    from physgen.policy.hub import offline
-    from physgen.policy.recipes import build_model, load_recipe
+    from physgen.models.hub import offline
+    from physgen.models.recipes import build_model, load_recipe
 
     offline()
     return build_model(load_recipe("tiny-qwen2-vl"), tmp_path_factory.mktemp("model") / "tiny", seed=0)
@@ -22,7 +22,7 @@ def test_a_tiny_study_runs_every_stage_and_skips_them_when_done(tiny_model_dir, 
 
     from physgen.config import ConfigError
     from physgen.evaluation.shards import Shard
-    from physgen.study import StudyConfig, evaluate_shard, run_study
+    from physgen.experiments.study import StudyConfig, evaluate_shard, run_study
 
     doc = {"out": str(tmp_path / "study"), "model": str(tiny_model_dir), "source_tasks": ["fall_direction"],
            "seeds": [0, 1], "conditions": ["sft", "grpo", "sft_grpo", "loo"],
@@ -69,7 +69,7 @@ def test_a_tiny_study_runs_every_stage_and_skips_them_when_done(tiny_model_dir, 
     for i in range(2):
         shard_dir = evaluate_shard(StudyConfig.load(path), Shard(i, 2), progress=False)
         assert shard_dir.name == f"{i}-of-2" and (shard_dir / "episodes.jsonl").is_file()
-    from physgen.study import collect_shards
+    from physgen.experiments.study import collect_shards
 
     assert collect_shards(tmp_path / "study" / "eval") == len(whole)  # every episode came from a shard
     merged, _ = run_study(StudyConfig.load(path), progress=False)
@@ -85,7 +85,7 @@ def _without_latency(line: str) -> str:
 
 def test_a_bad_study_value_names_it(tmp_path):
     from physgen.config import ConfigError
-    from physgen.study import StudyConfig
+    from physgen.experiments.study import StudyConfig
 
     path = tmp_path / "study.yaml"
     path.write_text("out: x\neval:\n  via: carrier-pigeon\n")
@@ -110,7 +110,7 @@ def test_a_bad_study_value_names_it(tmp_path):
 def test_the_installed_study_files_load():
     from pathlib import Path
 
-    from physgen.study import StudyConfig
+    from physgen.experiments.study import StudyConfig
 
     config = Path(__file__).resolve().parents[2] / "config"
     cfg = StudyConfig.load(config / "study.yaml")
@@ -129,7 +129,7 @@ def test_the_full_design_of_study_yaml_runs_end_to_end_at_a_tiny_scale(tiny_mode
 
     import yaml
 
-    from physgen.study import CONDITIONS, StudyConfig, run_study
+    from physgen.experiments.study import CONDITIONS, StudyConfig, run_study
     from physgen.tasks import task_names
 
     doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "study.yaml").read_text())

@@ -48,8 +48,8 @@ sft:
 
 @pytest.mark.launch_test
 def generate_test_description():
-    from physgen.policy.hub import offline
-    from physgen.policy.recipes import build_model, load_recipe
+    from physgen.models.hub import offline
+    from physgen.models.recipes import build_model, load_recipe
 
     offline()
     model = build_model(load_recipe("tiny-qwen2-vl"), WORK / "tiny", seed=0)

@@ -49,7 +49,7 @@ def test_an_executor_stopped_mid_move_holds_the_arm_and_ends_its_command(ros_con
     from std_msgs.msg import Header, String
     from trajectory_msgs.msg import JointTrajectory
 
-    from physgen.cell.kinematics import ArmModel
+    from physgen.motion.kinematics import ArmModel
     from physgen_nodes.conversions import record_msg
     from physgen_nodes.executor_node import ExecutorNode
 

@@ -74,8 +74,8 @@ def test_the_evaluation_graph_as_four_processes_ends_with_the_evaluation(ros_con
 @pytest.mark.slow
 def test_sft_node_process_exits_0_when_its_job_is_done(ros_context, tmp_path):
     """exit_when_done: the job's thread shuts the context down, which destroys the node there."""
-    from physgen.policy.hub import offline
-    from physgen.policy.recipes import build_model, load_recipe
+    from physgen.models.hub import offline
+    from physgen.models.recipes import build_model, load_recipe
 
     offline()
     model = build_model(load_recipe("tiny-qwen2-vl"), tmp_path / "tiny", seed=0)

@@ -110,7 +110,7 @@ def test_a_watchdog_holds_a_move_when_its_source_goes_silent(ros_context, params
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Header
 
-    from physgen.cell.kinematics import ArmModel
+    from physgen.motion.kinematics import ArmModel
 
     rig = Rig(ros_context, {**params, "motion_timeout_s": 10.0}, cell=False)
     try:

@@ -12,8 +12,8 @@ from ros_helpers import executor, spin_until
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from physgen.policy.hub import offline
-    from physgen.policy.recipes import build_model, load_recipe
+    from physgen.models.hub import offline
+    from physgen.models.recipes import build_model, load_recipe
 
     offline()
     return build_model(load_recipe("tiny-qwen2-vl"), tmp_path_factory.mktemp("model") / "tiny", seed=0)

@@ -7,8 +7,8 @@ import pytest
 from ros_helpers import executor, spin_until
 
 from physgen.config import ConfigError
-from physgen.policy.codec import render
 from physgen.tasks import load_task
+from physgen.tasks.codec import render
 from physgen.tasks.oracle import Oracles
 
 

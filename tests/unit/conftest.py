@@ -30,7 +30,7 @@ VLM_EPISODES = (("stability", 0), ("shift", 1), ("placement", 2), ("remove", 3))
 @pytest.fixture(scope="session", autouse=True)
 def hf_offline():
     """Tests never reach the Hugging Face Hub: HF_HUB_OFFLINE=1 and TRANSFORMERS_OFFLINE=1."""
-    from physgen.policy.hub import offline
+    from physgen.models.hub import offline
 
     offline()
 
@@ -38,7 +38,7 @@ def hf_offline():
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """Each tiny recipe built once (seed 0) into a temporary directory: {recipe name: model dir}."""
-    from physgen.policy.recipes import build_model, load_recipe
+    from physgen.models.recipes import build_model, load_recipe
 
     root = tmp_path_factory.mktemp("tiny-models")
     return {name: build_model(load_recipe(name), root / name, seed=0) for name in TINY_RECIPES}

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from physgen.policy.architectures import architecture
-from physgen.policy.recipes import load_recipe, model_config
+from physgen.models.architectures import architecture
+from physgen.models.recipes import load_recipe, model_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "bench_gpu.py"

@@ -20,8 +20,8 @@ def test_captions_ask_in_every_answer_format_the_tasks_use():
 
 
 def test_every_caption_answer_parses_back_and_no_question_is_about_physics():
-    from physgen.policy.codec import parse
     from physgen.tasks.captions import caption
+    from physgen.tasks.codec import parse
 
     for s in range(800):
         c = caption(s)
@@ -66,7 +66,7 @@ def test_consecutive_caption_seeds_share_a_scene():
 
 @pytest.mark.parametrize("text, reward, success", [("ANSWER", 1.0, True), ("WRONG", 0.0, False), ("", -0.5, False)])
 def test_a_rehearsal_prompt_in_grpo_is_rewarded_by_its_answer(text, reward, success):
-    from physgen.policy.tokenizer import canonical_answers
+    from physgen.models.tokenizer import canonical_answers
     from physgen.tasks.captions import caption
     from physgen.training.rewards import caption_reward
 

@@ -11,9 +11,9 @@ import pytest
 from physgen.cell.camera import Camera
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CameraConfig, CellConfig
-from physgen.cell.primitives import Pick, Place, execute
 from physgen.cell.scene import Appearance, BlockSpec, SceneSpec
 from physgen.evaluation.episode import begin, finish, observation
+from physgen.motion.primitives import Pick, Place, execute
 from physgen.policy.expert import ExpertPolicy
 from physgen.tasks import load_task
 from physgen.tasks.towers import Sandbox, stack

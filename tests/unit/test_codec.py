@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physgen.policy.codec import REASONS, AnswerFormat, parse, render
+from physgen.tasks.codec import REASONS, AnswerFormat, parse, render
 
 YES_NO = AnswerFormat("choice", ("yes", "no"))
 ONE_INT = AnswerFormat("int", count=1, low=-10, high=10)

@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.slow
 def test_each_start_model_gets_a_curve_on_the_same_data(tiny_models, tmp_path):
-    from physgen.evaluation.efficiency import EfficiencyConfig, measure, table
+    from physgen.experiments.efficiency import EfficiencyConfig, measure, table
 
     model = str(tiny_models["tiny-qwen2-vl"])
     cfg = EfficiencyConfig(task="fall_direction", models=(model, model), out=tmp_path, criterion=1.0, max_steps=4,

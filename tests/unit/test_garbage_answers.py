@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from physgen.evaluation.episode import begin, finish
-from physgen.policy.codec import REASONS, parse
 from physgen.tasks import load_task, task_names
+from physgen.tasks.codec import REASONS, parse
 
 ALPHABETS = [
     "abcdefghijklmnopqrstuvwxyz ",

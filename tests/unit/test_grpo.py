@@ -23,7 +23,7 @@ def test_trl_renders_the_prompt_exactly_as_the_policy_does(tiny_models):
     from PIL import Image
     from trl.data_utils import prepare_multimodal_messages
 
-    from physgen.policy.processor import load_processor
+    from physgen.models.processor import load_processor
     from physgen.policy.vlm import chat_text
 
     processor = load_processor(tiny_models["tiny-qwen2-vl"])

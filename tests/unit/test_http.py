@@ -22,10 +22,10 @@ from PIL import Image
 
 from physgen.config import ConfigError
 from physgen.policy.base import Observation
-from physgen.policy.codec import AnswerFormat
 from physgen.policy.openai_compat import HTTPConfig, HTTPPolicy, PolicyUnavailable
 from physgen.policy.serve import serve
 from physgen.policy.vlm import TransformersPolicy, VLMConfig
+from physgen.tasks.codec import AnswerFormat
 
 KEY_ENV = "PHYSGEN_TEST_API_KEY"
 KEY = "sk-physgen-test-7f3a9c51"  # fake secrets: they may appear in an Authorization header and nowhere else

@@ -12,11 +12,11 @@ import yaml
 from PIL import Image
 
 from physgen.config import ConfigError
-from physgen.policy import processor as processor_mod
-from physgen.policy.architectures import ARCHITECTURES
-from physgen.policy.hub import ModelNotFoundError
-from physgen.policy.processor import is_image_only, load_processor
-from physgen.policy.recipes import (
+from physgen.models import processor as processor_mod
+from physgen.models.architectures import ARCHITECTURES
+from physgen.models.hub import ModelNotFoundError
+from physgen.models.processor import is_image_only, load_processor
+from physgen.models.recipes import (
     BUILD_FILE,
     CACHE_ENV,
     RECIPE_FILE,
@@ -25,7 +25,7 @@ from physgen.policy.recipes import (
     recipe_names,
     resolve_model,
 )
-from physgen.policy.tokenizer import SpecialTokens, canonical_answers, train_tokenizer
+from physgen.models.tokenizer import SpecialTokens, canonical_answers, train_tokenizer
 from physgen.resources import data_dir
 from physgen.tasks import load_task, task_names
 

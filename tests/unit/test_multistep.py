@@ -11,7 +11,7 @@ import pytest
 def test_a_conversation_tokenizes_as_the_chat_template_renders_it(tiny_models):
     from PIL import Image
 
-    from physgen.policy.processor import load_processor
+    from physgen.models.processor import load_processor
     from physgen.policy.vlm import user_turn
     from physgen.training.multistep import feedback, first_prompt_ids, turn_suffix
 

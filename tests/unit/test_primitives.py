@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from physgen.cell.arm import FINGER_OPEN, HOME_EE
-from physgen.cell.kinematics import TURN_STEP
-from physgen.cell.primitives import (
+from physgen.cell.config import SafetyConfig
+from physgen.cell.scene import BlockSpec, SceneSpec
+from physgen.motion.kinematics import TURN_STEP
+from physgen.motion.primitives import (
     REACH,
     CellHardware,
     Executor,
@@ -28,9 +30,7 @@ from physgen.cell.primitives import (
     motion_of,
     resolve,
 )
-from physgen.cell.scene import BlockSpec, SceneSpec
-from physgen.cell.trajectory import Trajectory
-from physgen.safety import SafetyConfig
+from physgen.motion.trajectory import Trajectory
 
 CUBE = (0.05, 0.05, 0.05)
 

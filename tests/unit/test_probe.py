@@ -8,7 +8,7 @@ import pytest
 
 
 def test_the_probe_finds_what_the_features_carry_and_the_control_does_not():
-    from physgen.evaluation.probe import ProbeConfig, probe_scores
+    from physgen.experiments.probe import ProbeConfig, probe_scores
 
     rng = np.random.default_rng(0)
     margin = rng.uniform(-0.02, 0.02, 120)
@@ -23,7 +23,7 @@ def test_the_probe_finds_what_the_features_carry_and_the_control_does_not():
 
 @pytest.mark.slow
 def test_activations_are_read_for_every_scene(tiny_models):
-    from physgen.evaluation.probe import ProbeConfig, activations, probe_scores
+    from physgen.experiments.probe import ProbeConfig, activations, probe_scores
 
     cfg = ProbeConfig(model=str(tiny_models["tiny-qwen2-vl"]), task="fall_direction", scenes=10, folds=2)
     features, facts = activations(cfg)

@@ -1,4 +1,4 @@
-"""Safety limits (physgen/safety.py): generated commands never leave the limits once screened, a
+"""Safety limits (physgen/motion/safety.py): generated commands never leave the limits once screened, a
 rejected one is named, a clamped one keeps its path, and a tool outside the workspace never moves."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physgen.cell.kinematics import ArmModel, Kinematics
-from physgen.cell.trajectory import Trajectory
-from physgen.safety import Limits, SafetyConfig, retime, screen
+from physgen.cell.config import SafetyConfig
+from physgen.motion.kinematics import ArmModel, Kinematics
+from physgen.motion.safety import Limits, retime, screen
+from physgen.motion.trajectory import Trajectory
 
 ARM = ArmModel().arm_joints
 START = dict(zip(ARM, ArmModel().rest_pose))

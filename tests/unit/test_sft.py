@@ -39,7 +39,7 @@ def _run_dir(tmp_path: Path, dataset_dir: Path, name: str) -> Path:
 
 @pytest.mark.parametrize("recipe", ["tiny-qwen2-vl", "tiny-idefics3"])
 def test_labels_cover_the_answer_only(tiny_models, dataset_dir, recipe):
-    from physgen.policy.processor import load_processor
+    from physgen.models.processor import load_processor
     from physgen.training import datasets as tds
     from physgen.training.collate import AnswerOnlyCollator
 

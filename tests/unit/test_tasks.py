@@ -9,9 +9,9 @@ import pytest
 from physgen.cell.scene import COLOURS
 from physgen.evaluation.episode import begin, finish, observation, run_episode
 from physgen.policy.chance import ChancePolicy
-from physgen.policy.codec import REASONS, parse
 from physgen.policy.expert import ExpertPolicy
 from physgen.tasks import load_task, task_names
+from physgen.tasks.codec import REASONS, parse
 
 TASKS = task_names()
 BLANK = np.zeros((8, 8, 3), np.uint8)

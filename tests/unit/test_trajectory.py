@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from physgen.cell.trajectory import Trajectory, check, follow
+from physgen.motion.trajectory import Trajectory, check, follow
 
 
 def test_follow_reaches_the_last_waypoint_through_the_middle_one(cell):

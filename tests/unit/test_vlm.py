@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from physgen.config import ConfigError
-from physgen.policy.codec import REASONS, parse
 from physgen.policy.vlm import TransformersPolicy, VLMConfig
 from physgen.tasks import load_task, task_names
+from physgen.tasks.codec import REASONS, parse
 
 TINY_RECIPES = ("tiny-qwen2-vl", "tiny-idefics3")  # as in conftest.py
 
@@ -82,7 +82,7 @@ def test_config_is_validated_and_remote_code_stays_off():
 def test_the_codec_never_raises_on_random_text_from_a_model_tokenizer(tiny_models):
     """A few thousand strings decoded from random token ids (special tokens included), plus known
     garbage, parsed under every task's answer format."""
-    from physgen.policy.processor import load_processor
+    from physgen.models.processor import load_processor
 
     tok = load_processor(tiny_models["tiny-qwen2-vl"]).tokenizer
     rng = np.random.default_rng(0)

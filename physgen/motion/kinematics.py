@@ -23,7 +23,7 @@ with c_output_silenced():
 
 from physgen.cell.arm import FINGER_OPEN, REST_POSE, down
 from physgen.cell.client import connect
-from physgen.cell.trajectory import Trajectory, on_the_wire
+from physgen.motion.trajectory import Trajectory, on_the_wire
 
 Vec3 = tuple[float, float, float]
 TURN_STEP = 0.05  # rad: the most a planned line turns the tool between two waypoints

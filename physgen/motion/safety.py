@@ -1,6 +1,6 @@
 """Safety limits on every joint trajectory the executor sends, in simulation and on a real arm.
 
-:func:`screen` checks one :class:`~physgen.cell.trajectory.Trajectory`, from the measured joints,
+:func:`screen` checks one :class:`~physgen.motion.trajectory.Trajectory`, from the measured joints,
 against :class:`Limits` (joint positions and velocities from the URDF, accelerations and the rest
 from :class:`SafetyConfig`). The arm starts and ends each trajectory at rest, and moves linearly
 between waypoints (as ros2_controllers' JointTrajectoryController interpolates). In order:
@@ -25,42 +25,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from physgen.config import in_range, one_of, require
-
-if TYPE_CHECKING:  # at run time imported where used: the cell's config holds a SafetyConfig
-    from physgen.cell.trajectory import Trajectory
+from physgen.cell.config import SafetyConfig
+from physgen.config import require
+from physgen.motion.trajectory import Trajectory, on_the_wire
 
 Vec3 = tuple[float, float, float]
-MODES = ("reject", "clamp")
 TOLERANCE = 1e-6  # relative: a value this close to its limit is within it (times cross the wire in ns)
-
-
-@dataclass(frozen=True)
-class SafetyConfig:
-    """What the executor lets through (parameters ``safety.*``)."""
-
-    on_violation: str = "clamp"  # reject: refuse the trajectory; clamp: bring it within the limits
-    workspace_min: tuple[float, float, float] = (0.15, -0.5, 0.005)  # m, tool position in the arm base frame
-    workspace_max: tuple[float, float, float] = (0.85, 0.5, 0.75)
-    max_step: float = 0.25  # rad (m for fingers): largest joint change between two waypoints
-    velocity_scale: float = 1.0  # of the URDF velocity limits
-    acceleration: tuple[float, ...] = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)  # rad/s^2, arm joints in order
-    finger_acceleration: float = 2.0  # m/s^2
-
-    def __post_init__(self) -> None:
-        one_of("on_violation", self.on_violation, MODES)
-        require(len(self.workspace_min) == 3 and len(self.workspace_max) == 3, "workspace_min", self.workspace_min,
-                "x, y, z (and workspace_max the same)")
-        require(all(lo < hi for lo, hi in zip(self.workspace_min, self.workspace_max)), "workspace_max",
-                self.workspace_max, f"above workspace_min {self.workspace_min} on every axis")
-        in_range("max_step", self.max_step, 1e-4, math.pi)
-        in_range("velocity_scale", self.velocity_scale, 1e-3, 1.0)
-        require(all(a > 0 for a in self.acceleration), "acceleration", self.acceleration, "positive values")
-        in_range("finger_acceleration", self.finger_acceleration, 1e-3, 100.0)
 
 
 @dataclass(frozen=True)
@@ -75,7 +48,7 @@ class Limits:
 
     @classmethod
     def of(cls, kinematics, config: SafetyConfig) -> Limits:
-        """From the arm's URDF (:class:`~physgen.cell.kinematics.Kinematics`) and ``config``."""
+        """From the arm's URDF (:class:`~physgen.motion.kinematics.Kinematics`) and ``config``."""
         m = kinematics.model
         require(len(config.acceleration) == len(m.arm_joints), "acceleration", config.acceleration,
                 f"one value per arm joint {m.arm_joints}")
@@ -104,7 +77,6 @@ def screen(traj: Trajectory, start: dict[str, float], limits: Limits,
            tool: Callable[[Sequence[float]], Vec3] | None = None, arm_joints: Sequence[str] = ()) -> Screened:
     """``traj`` checked from the measured joints ``start``; ``tool`` maps the arm joints
     (``arm_joints`` order) to the tool position for the workspace check."""
-    from physgen.cell.trajectory import Trajectory, on_the_wire
 
     cfg = limits.config
     clamp = cfg.on_violation == "clamp"
@@ -216,7 +188,6 @@ def retime(traj: Trajectory, start: dict[str, float], limits: Limits, scale: flo
     """``traj``'s waypoints, no sooner than its times, timed so every joint keeps within ``scale`` of
     its velocity and acceleration limits, from rest at ``start`` to rest at the end (how the
     planner times its paths; clamping uses the same pass)."""
-    from physgen.cell.trajectory import Trajectory, on_the_wire
 
     dq, dt, vmax, amax = _segments(traj, start, limits)
     dt = _fit(dq, dt, vmax * scale, amax * scale)

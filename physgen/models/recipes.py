@@ -26,8 +26,8 @@ from typing import Literal
 import yaml
 
 from physgen.config import build, in_range, load_yaml, one_of, require, to_dict
-from physgen.policy.architectures import architecture
-from physgen.policy.hub import ModelNotFoundError, find_local, is_model_dir
+from physgen.models.architectures import architecture
+from physgen.models.hub import ModelNotFoundError, find_local, is_model_dir
 from physgen.resources import data_dir
 
 log = logging.getLogger("physgen")
@@ -183,7 +183,7 @@ def build_model(recipe: Recipe, out_dir: str | Path, seed: int | None = None,
 
 def tokenizer_texts(recipe: Recipe, extra_texts: Sequence[str] = ()) -> list[str]:
     """The text a tiny recipe's tokenizer is trained on: the suite's, the caller's, the chat template's."""
-    from physgen.policy.tokenizer import suite_texts
+    from physgen.models.tokenizer import suite_texts
 
     arch = architecture(recipe.architecture)
     return suite_texts(recipe.tokenizer.task_seeds) + list(extra_texts) + list(arch.template_texts)
@@ -193,8 +193,8 @@ def model_config(recipe: Recipe, texts: Sequence[str] | None = None):
     """``(config, tokenizer)``: the transformers config tiny ``recipe`` builds and its tokenizer (trained
     on ``texts``, default :func:`tokenizer_texts`), without weights; e.g. to instantiate the model on
     the meta device."""
-    from physgen.policy.hub import offline
-    from physgen.policy.tokenizer import build_tokenizer
+    from physgen.models.hub import offline
+    from physgen.models.tokenizer import build_tokenizer
 
     offline()
     arch = architecture(recipe.architecture)

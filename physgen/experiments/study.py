@@ -247,7 +247,7 @@ def _train(cfg: StudyConfig, run: Path, progress: bool, grpo: bool = False, **fi
 
 def base_model(cfg: StudyConfig, progress: bool, train: bool = True) -> str:
     """The base model: pre-trained here (``train`` false: only found, see :func:`trained`), or the recipe's."""
-    from physgen.policy.recipes import resolve_model
+    from physgen.models.recipes import resolve_model
     from physgen.tasks.captions import CAPTIONS
 
     if cfg.pretrain.steps == 0:
@@ -458,7 +458,7 @@ def ground_truth(cfg: StudyConfig, progress: bool) -> Path | None:
 
 
 def probes(cfg: StudyConfig, base: str, rows: list[Row], progress: bool) -> list[Path]:
-    from physgen.evaluation.probe import ProbeConfig, activations, probe_scores
+    from physgen.experiments.probe import ProbeConfig, activations, probe_scores
 
     first = [r for r in rows if r.seed == cfg.seeds[0]]
     models = {"base": base, **{r.label.rsplit(".", 1)[0]: r.model for r in first}}
@@ -481,7 +481,7 @@ def probes(cfg: StudyConfig, base: str, rows: list[Row], progress: bool) -> list
 def efficiency(cfg: StudyConfig, base: str, rows: list[Row], progress: bool) -> Path | None:
     """SFT steps to criterion on ``efficiency.task`` from the base and from the first source task's
     SFT model (seed ``seeds[0]``), on the same data."""
-    from physgen.evaluation.efficiency import EfficiencyConfig, measure
+    from physgen.experiments.efficiency import EfficiencyConfig, measure
 
     e = cfg.efficiency
     start = next((r for r in rows if r.condition == "sft" and r.seed == cfg.seeds[0]), None)

@@ -101,8 +101,8 @@ def _evaluator(cfg: EfficiencyConfig, curve: Curve, processor):
 
 def measure(cfg: EfficiencyConfig, progress: bool = True) -> list[Curve]:
     """One curve per start model (``OUT/<i>/``: its SFT run); ``OUT/efficiency.json`` holds them all."""
-    from physgen.policy.processor import load_processor
-    from physgen.policy.recipes import resolve_model
+    from physgen.models.processor import load_processor
+    from physgen.models.recipes import resolve_model
     from physgen.training.sft import train_sft
     from physgen.training.sft_config import SFTRunConfig
 

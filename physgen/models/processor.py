@@ -15,7 +15,7 @@ import json
 import logging
 from pathlib import Path
 
-from physgen.policy.hub import offline
+from physgen.models.hub import offline
 
 log = logging.getLogger("physgen")
 _LOGGED: set[str] = set()

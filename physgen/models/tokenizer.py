@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from physgen.cell.scene import COLOURS
-from physgen.policy.codec import AnswerFormat, render
+from physgen.tasks.codec import AnswerFormat, render
 
 # Qwen2's split: contractions, words with one leading non-letter, single digits, punctuation runs, spaces.
 SPLIT_PATTERN = (

@@ -3,7 +3,7 @@
 Tasks speak of blocks (:class:`Pick`, :class:`Place`, :class:`Push`); :func:`resolve` turns them
 into tool poses (:class:`PickAt`, :class:`PlaceAt`, :class:`PushAlong`) from the scene, which is
 all an executor needs. The :class:`Executor` plans each straight move with
-:class:`~physgen.cell.kinematics.Kinematics` from the measured joints and sends it to a
+:class:`~physgen.motion.kinematics.Kinematics` from the measured joints and sends it to a
 :class:`Hardware`: the simulated cell in-process (:class:`CellHardware`), or the arm and gripper
 controllers over ROS (the executor node). One planner, so both paths move the arm identically.
 
@@ -23,11 +23,11 @@ import numpy as np
 from physgen.cell.arm import HOME_EE as HOME
 from physgen.cell.arm import down
 from physgen.cell.cell import RobotCell
-from physgen.cell.config import MotionConfig
-from physgen.cell.kinematics import ArmModel, Kinematics
+from physgen.cell.config import MotionConfig, SafetyConfig
 from physgen.cell.scene import SceneSpec
-from physgen.cell.trajectory import Trajectory, check, follow, on_the_wire
-from physgen.safety import Limits, SafetyConfig, Screened, retime, screen
+from physgen.motion.kinematics import ArmModel, Kinematics
+from physgen.motion.safety import Limits, Screened, retime, screen
+from physgen.motion.trajectory import Trajectory, check, follow, on_the_wire
 
 Vec3 = tuple[float, float, float]
 REACH = ((0.25, 0.8), (-0.45, 0.45), (0.0, 0.6))  # x, y, z bounds of targets the primitives accept

@@ -20,10 +20,10 @@ import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from physgen.config import ConfigError, require
-from physgen.policy.tokenizer import SpecialTokens
+from physgen.models.tokenizer import SpecialTokens
 
 if TYPE_CHECKING:
-    from physgen.policy.recipes import Recipe
+    from physgen.models.recipes import Recipe
 
 QWEN2_VL_TEMPLATE = (
     "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
@@ -176,7 +176,7 @@ class Qwen2VL(Architecture):
     def processor(self, r: Recipe, image_processor, tokenizer):
         from transformers import Qwen2VLProcessor
 
-        from physgen.policy.processor import image_only
+        from physgen.models.processor import image_only
 
         # Built without a video processor (it needs torchvision); saved under the real class's name.
         return image_only(Qwen2VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,
@@ -222,7 +222,7 @@ class Qwen2_5VL(Qwen2VL):
     def processor(self, r: Recipe, image_processor, tokenizer):
         from transformers import Qwen2_5_VLProcessor
 
-        from physgen.policy.processor import image_only
+        from physgen.models.processor import image_only
 
         # Built without a video processor (it needs torchvision); saved under the real class's name.
         return image_only(Qwen2_5_VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,

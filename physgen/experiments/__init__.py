@@ -1,0 +1,1 @@
+"""Experiments above evaluation and training: the study protocol, sample efficiency, probes."""
