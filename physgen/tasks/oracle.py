@@ -54,13 +54,13 @@ def cache_root() -> Path | None:
 
 @cache
 def _code_digest() -> str:
-    """The source of every module that computes an oracle (the cell and the tasks) and the URDFs of
-    what the sandbox builds."""
+    """The source of every package an oracle's code can reach (the cell, the planner, the tasks) and
+    the URDFs of what the sandbox builds."""
     h = hashlib.sha256()
-    files = [*sorted((_PACKAGE / "cell").glob("*.py")), *sorted((_PACKAGE / "tasks").glob("*.py")),
+    files = [*(f for pkg in ("cell", "motion", "tasks") for f in sorted((_PACKAGE / pkg).glob("*.py"))),
              *sorted(sim_path("urdf").glob("*.urdf"))]
     for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        h.update(f"{f.parent.name}/{f.name}".encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 
