@@ -10,50 +10,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections import defaultdict, deque
+from collections import defaultdict
 from pathlib import Path
 
 from physgen.config import ConfigError
-from physgen.recording.bag import deserialize, read_bag
-from physgen.recording.frames import image_rgb
+from physgen.recording.episodes import episodes_with_frames, label
+from physgen.recording.lerobot import export_lerobot
 
 FORMATS = ("parquet", "lerobot")
-TOPICS = ["/cell/episode", "/camera/image_raw", "/evaluation/episode"]
-
-
-def label(record: dict) -> str:
-    if record.get("error"):
-        return f"error:{record['error']}"
-    if record["success"]:
-        return "success"
-    return "failure" if record["reason"] == "ok" else f"unparseable:{record['reason']}"
-
-
-def episodes_with_frames(bag: Path | str) -> list[tuple[dict, object]]:
-    """(episode record, RGB frame or None) for every recorded episode, in the bag's order."""
-    waiting: list[dict] = []  # resets still without their frame
-    ready: dict[tuple, deque] = defaultdict(deque)  # (task, seed, split) -> resets with or without a frame
-    out = []
-    for topic, msgtype, _, raw in read_bag(bag, TOPICS):
-        msg = deserialize(raw, msgtype)
-        if topic == "/cell/episode":
-            doc = json.loads(msg.data)
-            reset = {"after": int(doc.get("frame_after_ns") or 0), "frame": None}
-            waiting.append(reset)
-            ready[(doc["task"], int(doc["seed"]), doc["split"])].append(reset)
-        elif topic == "/camera/image_raw":
-            stamp = int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
-            fresh = [r for r in waiting if r["after"] <= stamp]
-            if fresh:
-                frame = image_rgb(msg)
-                for r in fresh:
-                    r["frame"] = frame
-                waiting = [r for r in waiting if r["frame"] is None]
-        else:
-            rec = json.loads(msg.data)
-            queue = ready.get((rec["task"], int(rec["seed"]), rec["split"]))
-            out.append((rec, queue.popleft()["frame"] if queue else None))
-    return out
 
 
 def export(bag: Path | str, out: Path | str, fmt: str = "parquet") -> dict:
@@ -63,8 +27,6 @@ def export(bag: Path | str, out: Path | str, fmt: str = "parquet") -> dict:
     if fmt not in FORMATS:
         raise ConfigError("format", fmt, f"one of {FORMATS}")
     if fmt == "lerobot":
-        from physgen.recording.lerobot import export_lerobot
-
         return export_lerobot(bag, out)
     try:
         import pyarrow as pa

@@ -25,63 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from physgen.config import ConfigError
-from physgen.recording.bag import deserialize, read_bag
-from physgen.recording.frames import FrameError, image_rgb
+from physgen.recording.episodes import label, recorded_episodes
 
 CODEBASE_VERSION = "v3.0"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
-TOPICS = ["/cell/episode", "/camera/image_raw", "/joint_states", "/cell/outcome", "/evaluation/episode"]
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
-
-
-def _stamp(msg) -> int:
-    return int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
-
-
-def recorded_episodes(bag: Path | str) -> list[dict]:
-    """Every recorded episode in the bag's order: ``{"record", "frames": [(rgb, joints)], "joint_names"}``.
-    An episode without its outcome (a step timed out) keeps the frames up to the next reset."""
-    episodes, current, joints, names = [], None, {}, []
-    open_eps: list[dict] = []  # reset, waiting for its evaluation record
-    for topic, msgtype, _, raw in read_bag(bag, TOPICS):
-        msg = deserialize(raw, msgtype)
-        if topic == "/joint_states":
-            joints[_stamp(msg)] = [float(q) for q in msg.position]
-            names = list(msg.name) or names
-        elif topic == "/cell/episode":
-            doc = json.loads(msg.data)
-            current = {"key": (doc["task"], int(doc["seed"]), doc["split"]), "frames": [], "settled": None,
-                       "after": int(doc.get("frame_after_ns") or 0), "closed": False,
-                       "request_id": doc.get("request_id")}
-            open_eps.append(current)
-        elif topic == "/cell/outcome" and current is not None:
-            doc = json.loads(msg.data)
-            if doc.get("request_id") == current["request_id"] and doc.get("frame_after_ns"):
-                current["settled"] = int(doc["frame_after_ns"])
-        elif topic == "/camera/image_raw" and current is not None and not current["closed"]:
-            stamp = _stamp(msg)
-            if stamp < current["after"]:
-                continue
-            try:
-                current["frames"].append((image_rgb(msg), stamp))
-            except FrameError:
-                continue
-            if current["settled"] is not None and stamp >= current["settled"]:
-                current["closed"] = True  # the settled scene: the episode's last frame
-        elif topic == "/evaluation/episode":
-            rec = json.loads(msg.data)
-            key = (rec["task"], int(rec["seed"]), rec["split"])
-            match = next((e for e in open_eps if e["key"] == key), None)
-            if match is not None:
-                open_eps.remove(match)
-                if match is current:
-                    current = None
-            episodes.append({"record": rec, "frames": match["frames"] if match else []})
-    for e in episodes:  # a frame's joint states carry its stamp; the bag may hold them after the frame
-        e["frames"] = [(rgb, joints.get(stamp)) for rgb, stamp in e["frames"]]
-        e["joint_names"] = names
-    return episodes
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -114,8 +63,6 @@ def export_lerobot(bag: Path | str, out: Path | str, fps: int = 10, robot_type: 
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from physgen.recording.export import label
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):

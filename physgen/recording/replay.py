@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from physgen.policy.base import Observation
-from physgen.recording.export import episodes_with_frames
+from physgen.recording.episodes import episodes_with_frames
 from physgen.tasks import load_task
 from physgen.tasks.codec import parse
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
+from pathlib import Path
 
 from physgen.config import ConfigError, build, load_yaml, require
 from physgen.resources import sim_path
@@ -25,9 +26,7 @@ def register(cls: type[Task]) -> type[Task]:
 
 @cache
 def _discover() -> None:
-    import physgen.tasks as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if mod.name not in _NOT_TASKS:
             importlib.import_module(f"physgen.tasks.{mod.name}")
 
