@@ -46,7 +46,7 @@ from physgen.evaluation.suite import scenes, task_plan
 from physgen.evaluation.workers import read_plan
 from physgen.preflight import writable_dir
 from physgen.tasks import load_task, task_names
-from physgen.tasks.base import SPLITS
+from physgen.types import SPLITS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
 from physgen_nodes.episode_client import EpisodeClient, StepFailed, Timeouts
 from physgen_nodes.exits import INTERRUPTED

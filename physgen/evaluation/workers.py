@@ -26,7 +26,7 @@ from physgen.evaluation.run import EPISODES, EpisodeFile, PolicySpec, evaluate_i
 from physgen.evaluation.shards import Item, Shard, planned, run_order
 from physgen.policy.factory import uses_image
 from physgen.tasks import task_names
-from physgen.tasks.base import SPLITS
+from physgen.types import SPLITS
 
 PARTS = "parts"
 PLAN_VERSION = 1  # the evaluation node's plan file: write_plan, read_plan

@@ -33,6 +33,7 @@ from pathlib import Path
 from physgen.config import ConfigError, build, in_range, load_yaml, one_of, require, to_dict
 from physgen.evaluation.matrix import check_settings
 from physgen.preflight import writable_dir
+from physgen.types import SPLITS
 
 log = logging.getLogger("physgen")
 
@@ -92,7 +93,7 @@ class EvalStage:
     tasks: tuple[str, ...] = ()  # empty: every task
     episodes: int = 30  # scenes per cell (task and split)
     source_episodes: int = 0  # scenes on the source tasks (0: as episodes); more there makes the diagonal sharp
-    splits: tuple[str, ...] = ("train", "heldout")
+    splits: tuple[str, ...] = SPLITS
     heldout_tasks: tuple[str, ...] = ()  # tasks evaluated on the held-out split (empty: every task)
     seed_scenes: str = "share"  # share: each training seed runs an equal share of the scenes; all: every scene
     seed: int = 0
@@ -110,7 +111,7 @@ class EvalStage:
         one_of("via", self.via, ("inprocess", "ros"))
         one_of("seed_scenes", self.seed_scenes, ("share", "all"))
         for s in self.splits:
-            one_of("splits", s, ("train", "heldout"))
+            one_of("splits", s, SPLITS)
         require(not self.record or self.via == "ros", "record", self.record, "false unless via is ros")
 
 

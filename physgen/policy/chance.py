@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from physgen.policy.base import Observation, Policy
-from physgen.tasks.base import stable_hash
 from physgen.tasks.codec import render
+from physgen.types import stable_hash
 
 
 class ChancePolicy(Policy):

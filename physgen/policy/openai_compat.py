@@ -50,7 +50,7 @@ import numpy as np
 from physgen.config import ConfigError, build, in_range, require, to_dict
 from physgen.policy.base import Observation, Policy
 from physgen.policy.vlm import check_image, user_turn
-from physgen.tasks.base import stable_hash
+from physgen.types import stable_hash
 
 log = logging.getLogger("physgen")
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from physgen.config import ConfigError, build, in_range, require, to_dict
 from physgen.policy.base import Observation, Policy
-from physgen.tasks.base import stable_hash
+from physgen.types import stable_hash
 
 MIN_SIDE = 16  # pixels; smaller frames cannot be patchified meaningfully
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")

@@ -19,8 +19,7 @@ from physgen.cell.scene import SceneSpec
 from physgen.motion.primitives import Command
 from physgen.tasks.codec import Answer, AnswerFormat
 from physgen.tasks.variants import VariantSpace
-
-SPLITS = ("train", "heldout")
+from physgen.types import SPLITS, stable_hash
 
 
 @dataclass(frozen=True)
@@ -106,11 +105,3 @@ class Task(abc.ABC):
 
     def describe(self) -> str:
         return f"{self.name}: {self.summary} (answer: {self.answer_format.describe()})"
-
-
-def stable_hash(text: str) -> int:
-    """A process-independent hash (Python's ``hash`` of str is salted per process)."""
-    h = 2166136261
-    for ch in text.encode():
-        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
-    return h

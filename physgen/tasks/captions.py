@@ -23,9 +23,9 @@ import numpy as np
 
 from physgen.cell.scene import BlockSpec, SceneSpec
 from physgen.tasks import load_task, task_names
-from physgen.tasks.base import stable_hash
 from physgen.tasks.codec import AnswerFormat, render
 from physgen.tasks.towers import TOWER_X, cube, pick_colours
+from physgen.types import stable_hash
 
 CAPTIONS = "captions"  # the name training data and commands use for this source
 PER_SCENE = 6  # questions per rendered scene

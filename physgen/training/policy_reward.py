@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from physgen.config import in_range, one_of
 from physgen.evaluation.stats import mean_interval
 from physgen.training.rewards import RewardJob, RewardPool
+from physgen.types import SPLITS
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class PolicyRewardConfig:
         one_of("task", self.task, tuple(task_names()))
         in_range("scenes", self.scenes, 2, 1_000_000)
         in_range("first_seed", self.first_seed, 0, 2**31 - 1)
-        one_of("split", self.split, ("train", "heldout"))
+        one_of("split", self.split, SPLITS)
         in_range("samples", self.samples, 1, 4096)
         in_range("temperature", self.temperature, 0.0, 10.0)
         in_range("seed", self.seed, 0, 2**32 - 1)
