@@ -50,7 +50,7 @@ from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
 from physgen.cell.scene import SceneSpec
 from physgen.evaluation.episode import run_episode
-from physgen.motion.primitives import Place, Push
+from physgen.motion.commands import Place, Push
 from physgen.policy.expert import ExpertPolicy
 from physgen.tasks import load_task, task_names
 from physgen.tasks.oracle import Oracles, OracleStore

@@ -29,7 +29,7 @@ import time
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig, SafetyConfig
 from physgen.evaluation.episode import run_episode
-from physgen.motion import primitives
+from physgen.motion import planner
 from physgen.motion.safety import limit_ratios
 from physgen.policy.expert import ExpertPolicy
 from physgen.tasks import load_task, task_names
@@ -51,8 +51,8 @@ class Tally:
 
 
 def instrumented(tallies: dict[str, Tally], current: list[str]):
-    """``primitives.screen`` with every verdict tallied under the mode in ``current[0]``."""
-    real = primitives.screen
+    """``planner.screen`` with every verdict tallied under the mode in ``current[0]``."""
+    real = planner.screen
 
     def screen(traj, start, limits, *args, **kwargs):
         got = real(traj, start, limits, *args, **kwargs)
@@ -77,7 +77,7 @@ def main() -> None:
     tasks = task_names() if args.tasks == "all" else args.tasks.split(",")
     tallies = {m: Tally() for m in MODES}
     current = [MODES[0]]
-    primitives.screen = instrumented(tallies, current)
+    planner.screen = instrumented(tallies, current)
     oracles = Oracles(CellConfig().physics, disk=False)  # each oracle computed, as the wall times assume
     cells = {m: RobotCell(CellConfig(safety=SafetyConfig(on_violation=m))) for m in MODES}
     policy = ExpertPolicy(oracles)

@@ -182,7 +182,7 @@ def measure_stops(reps: int, period: float, seed: int) -> dict:
     import random
 
     from physgen.motion.kinematics import ArmModel
-    from physgen.motion.primitives import kinematics
+    from physgen.motion.planner import kinematics
     from physgen_nodes.conversions import record_msg
 
     rng = random.Random(seed)

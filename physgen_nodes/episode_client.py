@@ -17,7 +17,7 @@ from std_msgs.msg import String
 
 from physgen.config import in_range
 from physgen.evaluation.episode import Outcome, decide
-from physgen.motion.primitives import motion_dict, resolve
+from physgen.motion.commands import motion_dict, resolve
 from physgen_nodes.conversions import Rejected, image_array, record_msg, record_of
 from physgen_nodes.frames import LatestFrame
 

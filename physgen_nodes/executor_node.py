@@ -1,8 +1,8 @@
 """The executor node: typed actions in, arm and gripper trajectories out.
 
 ``executor/command`` records ``{"request_id", "motions": [...], "joints_after_ns"}`` in, each motion
-a :func:`physgen.motion.primitives.motion_dict` (``pick``/``place``/``push`` with tool poses). The node
-plans each straight move with IK on the arm's URDF (:class:`physgen.motion.primitives.Executor`, the
+a :func:`physgen.motion.commands.motion_dict` (``pick``/``place``/``push`` with tool poses). The node
+plans each straight move with IK on the arm's URDF (:class:`physgen.motion.planner.Planner`, the
 planner the in-process episodes use), checks it against the URDF joint limits and the workspace,
 and publishes ``trajectory_msgs/JointTrajectory`` on ``arm_controller/joint_trajectory`` and
 ``gripper_controller/joint_trajectory``. Every move is planned from the measured joints: the latest
@@ -34,8 +34,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from physgen.cell.config import MotionConfig, SafetyConfig
 from physgen.cell.gripper import GripperConfig
 from physgen.config import ConfigError, in_range, one_of
+from physgen.motion.commands import motion_of
 from physgen.motion.kinematics import ArmModel
-from physgen.motion.primitives import Executor, kinematics, motion_of
+from physgen.motion.planner import Planner, kinematics
 from physgen.motion.trajectory import Trajectory, to_duration
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, record_msg, record_of
@@ -97,7 +98,7 @@ def arm_kinematics(model: ArmModel):
 
 
 class GraphHardware:
-    """The arm and gripper controllers on the ROS graph, as :class:`physgen.motion.primitives.Hardware`.
+    """The arm and gripper controllers on the ROS graph, as :class:`physgen.motion.hardware.Hardware`.
 
     While a trajectory runs it watches the e-stop and the watchdogs every control period: either
     stops it (a hold trajectory at the measured joints) and fails the move. Unarmed, trajectories go
@@ -252,7 +253,7 @@ class ExecutorNode(Node):
     def __init__(self, **kwargs):
         super().__init__("executor", **kwargs)
         self.config = declare_config(self, ExecutorNodeConfig)
-        self.planner = Executor(arm_kinematics(self.config.arm), self.config.motion, self.config.control_period_s,
+        self.planner = Planner(arm_kinematics(self.config.arm), self.config.motion, self.config.control_period_s,
                                 self.config.safety)
         self.hardware = GraphHardware(self)
         self.gripper = (gripper_client(self, self.config.gripper, self.config.arm.finger_open)

@@ -43,7 +43,7 @@ class ArmState:
 
 
 class PandaArm:
-    """Position-controlled Panda; :mod:`physgen.motion.primitives` plans its moves."""
+    """Position-controlled Panda; :mod:`physgen.motion.planner` plans its moves."""
 
     def __init__(self, client, physics: PhysicsConfig, motion: MotionConfig, visual: bool = True,
                  base: Vec3 = (0.0, 0.0, 0.0)):

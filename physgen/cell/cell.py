@@ -84,7 +84,7 @@ def _norm(v) -> float:
 
 
 class RobotCell:
-    """A Franka Panda at a table with blocks. See :mod:`physgen.motion.primitives` for motions."""
+    """A Franka Panda at a table with blocks. See :mod:`physgen.motion.planner` for motions."""
 
     def __init__(self, config: CellConfig | None = None):
         self.config = config or CellConfig()

@@ -58,7 +58,7 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """Arm motion settings for the primitives (see :class:`physgen.motion.primitives.Executor`)."""
+    """Arm motion settings for the primitives (see :class:`physgen.motion.planner.Planner`)."""
 
     speed: float = 0.5  # m/s, Cartesian
     approach_height: float = 0.08  # m above the grasp/place pose

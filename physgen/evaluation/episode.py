@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from physgen.cell.cell import RobotCell
-from physgen.motion.primitives import execute
+from physgen.motion.planner import execute
 from physgen.policy.base import Observation, Policy
 from physgen.tasks.base import Instance, Judgement, Plan, Task
 from physgen.tasks.codec import Parsed, parse, render

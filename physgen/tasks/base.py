@@ -16,7 +16,7 @@ import numpy as np
 
 from physgen.cell.cell import SettleResult
 from physgen.cell.scene import SceneSpec
-from physgen.motion.primitives import Command
+from physgen.motion.commands import Command
 from physgen.tasks.codec import Answer, AnswerFormat
 from physgen.tasks.variants import VariantSpace
 from physgen.types import SPLITS, stable_hash

@@ -9,7 +9,7 @@ import numpy as np
 
 from physgen.cell.scene import BlockSpec
 from physgen.config import in_range, interval
-from physgen.motion.primitives import Pick, Place
+from physgen.motion.commands import Pick, Place
 from physgen.tasks.base import Instance, Judgement, OracleResult, Plan, Task
 from physgen.tasks.codec import AnswerFormat
 from physgen.tasks.registry import register

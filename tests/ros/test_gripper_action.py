@@ -79,7 +79,7 @@ def test_an_action_driven_gripper_picks_and_places(ros_context):
     from std_msgs.msg import String
 
     from physgen.evaluation.episode import decide
-    from physgen.motion.primitives import motion_dict, resolve
+    from physgen.motion.commands import motion_dict, resolve
     from physgen.tasks import load_task
     from physgen_nodes.cell_node import CellNode
     from physgen_nodes.conversions import record_msg, record_of

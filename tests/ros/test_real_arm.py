@@ -38,7 +38,7 @@ def test_the_real_arm_graph_drives_the_stand_in_arm_only_when_armed(ros_context,
     from trajectory_msgs.msg import JointTrajectory
 
     from physgen.evaluation.episode import decide
-    from physgen.motion.primitives import motion_dict, resolve
+    from physgen.motion.commands import motion_dict, resolve
     from physgen.tasks import load_task
     from physgen_nodes.cell_node import CellNode
     from physgen_nodes.conversions import record_msg, record_of

@@ -13,7 +13,8 @@ from physgen.cell.cell import RobotCell
 from physgen.cell.config import CameraConfig, CellConfig
 from physgen.cell.scene import Appearance, BlockSpec, SceneSpec
 from physgen.evaluation.episode import begin, finish, observation
-from physgen.motion.primitives import Pick, Place, execute
+from physgen.motion.commands import Pick, Place
+from physgen.motion.planner import execute
 from physgen.policy.expert import ExpertPolicy
 from physgen.tasks import load_task
 from physgen.tasks.towers import Sandbox, stack

@@ -11,25 +11,21 @@ from hypothesis import strategies as st
 from physgen.cell.arm import FINGER_OPEN, HOME_EE
 from physgen.cell.config import SafetyConfig
 from physgen.cell.scene import BlockSpec, SceneSpec
-from physgen.motion.kinematics import TURN_STEP
-from physgen.motion.primitives import (
-    REACH,
-    CellHardware,
-    Executor,
+from physgen.motion.commands import (
     Pick,
     PickAt,
     Place,
     PlaceAt,
     Push,
     PushAlong,
-    cell_executor,
-    execute,
     grasp_yaw,
-    kinematics,
     motion_dict,
     motion_of,
     resolve,
 )
+from physgen.motion.hardware import CellHardware
+from physgen.motion.kinematics import TURN_STEP
+from physgen.motion.planner import REACH, Planner, cell_planner, execute, kinematics
 from physgen.motion.trajectory import Trajectory
 
 CUBE = (0.05, 0.05, 0.05)
@@ -46,7 +42,7 @@ def cube(name="red", x=0.55, y=0.0, **kw) -> BlockSpec:
 
 
 def run(cell, *motions):
-    ex = cell_executor(cell)
+    ex = cell_planner(cell)
     hw = CellHardware(cell)
     return ex, hw, [getattr(ex, {PickAt: "pick", PlaceAt: "place", PushAlong: "push"}[type(m)])(hw, m)
                     for m in motions]
@@ -176,7 +172,7 @@ class FakeRejectingHardware:
 
 def test_a_rejected_trajectory_fails_the_primitive_with_its_reason(cell):
     scene = load(cell, cube())
-    ex = cell_executor(cell)
+    ex = cell_planner(cell)
     results = ex.execute(FakeRejectingHardware(cell, accept=2), resolve([Pick("red"), Place("red", (0.5, 0.1, 0.03))],
                                                                         scene))
     assert [(r.primitive, r.ok, r.reason) for r in results] == [
@@ -210,7 +206,7 @@ def test_planned_lines_stay_within_the_urdf_limits(x, y, z, yaw):
 def test_the_executor_plans_within_the_safety_limits_and_turns_the_wrist_at_most_90_degrees(cell):
     # The block turned so that its grasp yaw is 2 rad from the tool's: the other finger takes its side.
     scene = load(cell, cube(yaw=2.0))
-    ex = Executor(kinematics(), cell.config.motion, cell_executor(cell).period, SafetyConfig(on_violation="reject"))
+    ex = Planner(kinematics(), cell.config.motion, cell_planner(cell).period, SafetyConfig(on_violation="reject"))
     hw = CellHardware(cell)
     pick_at, place_at = resolve([Pick("red"), Place("red", (0.5, 0.12, 0.025))], scene)
     before = ex.kin.yaw(ex._q(hw))

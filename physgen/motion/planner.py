@@ -1,10 +1,8 @@
-"""Motion primitives: pick, place, push, home, planned as joint trajectories and run on hardware.
+"""The planner: pick, place, push, home, planned as joint trajectories and run on hardware.
 
-Tasks speak of blocks (:class:`Pick`, :class:`Place`, :class:`Push`); :func:`resolve` turns them
-into tool poses (:class:`PickAt`, :class:`PlaceAt`, :class:`PushAlong`) from the scene, which is
-all an executor needs. The :class:`Executor` plans each straight move with
-:class:`~physgen.motion.kinematics.Kinematics` from the measured joints and sends it to a
-:class:`Hardware`: the simulated cell in-process (:class:`CellHardware`), or the arm and gripper
+The :class:`Planner` takes tool poses (:mod:`physgen.motion.commands`), plans each straight move
+with :class:`~physgen.motion.kinematics.Kinematics` from the measured joints and sends it to a
+:class:`~physgen.motion.hardware.Hardware`: the simulated cell in-process, or the arm and gripper
 controllers over ROS (the executor node). One planner, so both paths move the arm identically.
 
 Primitives never raise on a physical failure (an empty grasp, an unreachable pose, a rejected
@@ -15,8 +13,7 @@ the task outcome.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,143 +21,15 @@ from physgen.cell.arm import HOME_EE as HOME
 from physgen.cell.arm import down
 from physgen.cell.cell import RobotCell
 from physgen.cell.config import MotionConfig, SafetyConfig
-from physgen.cell.scene import SceneSpec
+from physgen.motion.commands import Command, Motion, PickAt, PlaceAt, PushAlong, Vec3, motion_dict, resolve
+from physgen.motion.hardware import CellHardware, Hardware
 from physgen.motion.kinematics import ArmModel, Kinematics
 from physgen.motion.safety import Limits, Screened, retime, screen
-from physgen.motion.trajectory import Trajectory, check, follow, on_the_wire
+from physgen.motion.trajectory import Trajectory, on_the_wire
 
-Vec3 = tuple[float, float, float]
 REACH = ((0.25, 0.8), (-0.45, 0.45), (0.0, 0.6))  # x, y, z bounds of targets the primitives accept
 GRASPED_GAP = 0.005  # m between the fingers; less means they closed on nothing
 HEADROOM = 0.95  # plans keep to this fraction of the safety limits, so the screen passes them unchanged
-
-
-# --- what tasks ask for -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Pick:
-    block: str
-
-
-@dataclass(frozen=True)
-class Place:
-    block: str
-    target: Vec3
-    release_height: float = 0.0
-
-
-@dataclass(frozen=True)
-class Push:
-    start: Vec3
-    direction: Vec3
-    distance: float
-
-
-Command = Pick | Place | Push
-
-
-# --- what an executor runs ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class PickAt:
-    """Grasp from above with the tool at ``position`` (the block's centre), fingers at ``yaw``."""
-
-    position: Vec3
-    yaw: float
-
-
-@dataclass(frozen=True)
-class PlaceAt:
-    """Carry the held block's centre to ``position`` (+ ``release_height``), open, retract."""
-
-    position: Vec3
-    yaw: float
-    release_height: float = 0.0
-
-
-@dataclass(frozen=True)
-class PushAlong:
-    """Closed gripper down at ``start``, then a straight push of ``distance`` along ``direction``."""
-
-    start: Vec3
-    direction: Vec3
-    distance: float
-
-
-Motion = PickAt | PlaceAt | PushAlong
-MOTIONS = {"pick": PickAt, "place": PlaceAt, "push": PushAlong}
-
-
-def motion_dict(m: Motion) -> dict[str, Any]:
-    name = next(k for k, v in MOTIONS.items() if isinstance(m, v))
-    return {"type": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(m).items()}}
-
-
-def motion_of(d: dict[str, Any]) -> Motion:
-    """The inverse of :func:`motion_dict`; ``ValueError`` naming what is wrong."""
-    if not isinstance(d, dict) or d.get("type") not in MOTIONS:
-        raise ValueError(f"motion type must be one of {sorted(MOTIONS)}, got {d!r}")
-    cls = MOTIONS[d["type"]]
-    args = {k: v for k, v in d.items() if k != "type"}
-    try:
-        values = {k: (tuple(float(x) for x in v) if isinstance(v, list) else float(v)) for k, v in args.items()}
-        m = cls(**values)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"bad {d['type']} motion {args!r}: {e}") from None
-    for k, v in asdict(m).items():
-        if isinstance(v, tuple) and len(v) != 3 or not np.all(np.isfinite(v)):
-            raise ValueError(f"bad {d['type']} motion: {k}={v!r}, expected finite numbers (3 for a vector)")
-    return m
-
-
-def grasp_yaw(scene: SceneSpec, block: str) -> float:
-    """Grasp yaw that closes the fingers along the block's x side when it is not the longer one.
-
-    At yaw 0 the Panda's fingers close along world y. Scenes spread along y, so closing along x
-    (yaw 90 degrees) keeps the fingers clear of neighbouring towers."""
-    spec = scene.block(block)
-    return spec.yaw + (np.pi / 2 if spec.size[0] <= spec.size[1] else 0.0)
-
-
-def resolve(commands: list[Command], scene: SceneSpec) -> list[Motion]:
-    """Block-level commands as tool poses, from the scene as built (blocks rest at their poses
-    until the arm touches them)."""
-    out: list[Motion] = []
-    for cmd in commands:
-        if isinstance(cmd, Pick):
-            out.append(PickAt(tuple(scene.block(cmd.block).position), grasp_yaw(scene, cmd.block)))
-        elif isinstance(cmd, Place):
-            out.append(PlaceAt(tuple(cmd.target), grasp_yaw(scene, cmd.block), cmd.release_height))
-        elif isinstance(cmd, Push):
-            out.append(PushAlong(tuple(cmd.start), tuple(cmd.direction), float(cmd.distance)))
-        else:
-            raise TypeError(f"not a motion command: {cmd!r}")
-    return out
-
-
-# --- hardware -----------------------------------------------------------------------------------
-class Hardware(Protocol):
-    """An arm with a gripper that runs joint trajectories (the JointTrajectoryController contract)."""
-
-    def joints(self) -> dict[str, float]:
-        """The measured position of every joint, by name."""
-
-    def run(self, traj: Trajectory) -> str:
-        """Execute ``traj`` to its end; ``""`` when done, else a reason code."""
-
-
-class CellHardware:
-    """The simulated cell's arm, in-process."""
-
-    def __init__(self, cell: RobotCell):
-        self.cell = cell
-
-    def joints(self) -> dict[str, float]:
-        return dict(zip(self.cell.arm.joint_names, self.cell.arm.joint_positions()))
-
-    def run(self, traj: Trajectory) -> str:
-        reason = check(traj, self.cell)
-        if not reason:
-            follow(self.cell, traj)
-        return reason
 
 
 @dataclass(frozen=True)
@@ -196,7 +65,7 @@ class _Failed(Exception):
         self.reason = reason
 
 
-class Executor:
+class Planner:
     """Plans primitives into trajectories and runs them on a :class:`Hardware`.
 
     ``period`` is the control period (s) between line waypoints. A straight move is followed by up
@@ -351,11 +220,11 @@ def kinematics(model: ArmModel | None = None) -> Kinematics:
     return Kinematics(model or PANDA)
 
 
-def cell_executor(cell: RobotCell) -> Executor:
+def cell_planner(cell: RobotCell) -> Planner:
     c = cell.config
-    return Executor(kinematics(), c.motion, c.physics.timestep * c.motion.control_period_steps, c.safety)
+    return Planner(kinematics(), c.motion, c.physics.timestep * c.motion.control_period_steps, c.safety)
 
 
 def execute(cell: RobotCell, commands: list[Command]) -> list[MotionResult]:
     """Run block-level commands on the cell's arm in-process, then go home."""
-    return cell_executor(cell).execute(CellHardware(cell), resolve(commands, cell.scene))
+    return cell_planner(cell).execute(CellHardware(cell), resolve(commands, cell.scene))
