@@ -28,7 +28,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from physgen.config import ConfigError, in_range, one_of, require
-from physgen.evaluation.run import PolicySpec, make
+from physgen.evaluation.run import PolicySpec
 from physgen.policy.base import Observation
 from physgen.policy.factory import POLICIES, make_policy
 from physgen.tasks import load_task
@@ -85,7 +85,7 @@ class VLMNode(Node):
         if not specs:
             policy = make_policy(self.config.policy, self.config.seed, self.config.model)
             return {policy.name: policy}
-        return {s.label: make(s, self.config.seed, None) for s in specs}
+        return {s.label: s.make(self.config.seed) for s in specs}
 
     def _keep(self, convert, msg) -> None:
         try:

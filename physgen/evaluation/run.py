@@ -25,7 +25,7 @@ from physgen.config import ConfigError, one_of, require, to_dict
 from physgen.evaluation.episode import run_episode
 from physgen.evaluation.report import _json_default
 from physgen.evaluation.suite import scenes
-from physgen.policy.factory import POLICIES
+from physgen.policy.factory import POLICIES, make_policy
 from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
 
@@ -59,6 +59,10 @@ class PolicySpec:
         require(bool(label.strip()) and "," not in label, "policy", text, "a label without commas")
         return cls(label.strip(), kind, model or None)
 
+    def make(self, seed: int, oracles: Oracles | None = None):
+        """The policy, named by the label (:func:`physgen.policy.factory.make_policy`)."""
+        return make_policy(self.kind, seed, self.model, oracles, label=self.label)
+
     @property
     def text(self) -> str:
         """The spec as :meth:`parse` reads it, label first (the seed share is not part of it)."""
@@ -69,20 +73,6 @@ def _run_name(model: str) -> str:
     """``runs/sft_fd/model`` -> ``sft_fd``; a recipe name stays itself."""
     p = Path(model)
     return p.parent.name if p.name == "model" and p.parent.name else p.name
-
-
-def make(spec: PolicySpec, seed: int, oracles: Oracles):
-    """The policy of ``spec``, named by its label."""
-    if spec.kind == "vlm":
-        from physgen.models.recipes import resolve_model
-        from physgen.policy.vlm import TransformersPolicy, VLMConfig
-
-        return TransformersPolicy(VLMConfig(model=str(resolve_model(spec.model)), name=spec.label, seed=seed))
-    from physgen.policy.factory import make_policy
-
-    policy = make_policy(spec.kind, seed, None, oracles)
-    policy.name = spec.label
-    return policy
 
 
 def fingerprint(description: dict, cell: dict, physics: dict) -> str:
@@ -164,7 +154,7 @@ def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], s
     log = EpisodeFile(Path(out) / EPISODES)
     done = {key(r): r for r in log.records}
     oracles = Oracles(cell_config.physics)
-    policies = [make(s, seed, oracles) for s in specs]
+    policies = [s.make(seed, oracles) for s in specs]
     try:
         with RobotCell(cell_config) as cell:
             physics = cell.physics_record()

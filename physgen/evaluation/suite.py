@@ -9,7 +9,7 @@ from physgen.cell.config import CellConfig
 from physgen.config import ConfigError
 from physgen.evaluation.episode import run_episode
 from physgen.policy.base import Policy
-from physgen.tasks import load_task
+from physgen.tasks import load_task, task_names
 from physgen.tasks.oracle import Oracles
 
 
@@ -21,8 +21,6 @@ def episode_seeds(seed: int, episodes: int) -> list[int]:
 def task_plan(tasks: Sequence[str], episodes: int) -> list[tuple[str, int]]:
     """``[(task, episodes)]`` from entries ``NAME`` (``episodes`` episodes) or ``NAME:EPISODES`` (its
     own count: more where a number must be sharp, e.g. the tasks a model was trained on)."""
-    from physgen.tasks import task_names
-
     names, plan = task_names(), []
     for entry in tasks:
         name, _, count = str(entry).partition(":")
@@ -31,6 +29,21 @@ def task_plan(tasks: Sequence[str], episodes: int) -> list[tuple[str, int]]:
             raise ConfigError("tasks", entry, f"NAME or NAME:EPISODES (a positive count), NAME one of {names}")
         plan.append((name.strip(), n))
     return plan
+
+
+def task_entries(text: str, counts: bool = True) -> list[str]:
+    """``all`` (every task, in suite order) or comma-separated task names, each optionally
+    ``NAME:EPISODES`` when ``counts`` (see :func:`task_plan`); checked, a ConfigError naming the entry."""
+    names = task_names()
+    if text.strip() == "all":
+        return names
+    entries = [t.strip() for t in text.split(",") if t.strip()]
+    if counts:
+        task_plan(entries, 1)
+    for t in entries:
+        if not counts and t not in names:
+            raise ConfigError("tasks", t, f"'all' or names from {names}")
+    return entries
 
 
 def scenes(tasks: Sequence[str], episodes: int, seed: int) -> list[tuple[str, int]]:

@@ -12,9 +12,9 @@ if TYPE_CHECKING:  # keep `physgen --help` free of the simulator and model impor
 POLICIES = ("expert", "chance", "vlm")
 
 
-def make_policy(name: str, seed: int = 0, model: str | None = None, oracles=None) -> Policy:
+def make_policy(name: str, seed: int = 0, model: str | None = None, oracles=None, label: str | None = None) -> Policy:
     """``expert`` (shares ``oracles`` when given), ``chance`` (seeded) or ``vlm`` (``model``: a model
-    directory or recipe name; required)."""
+    directory or recipe name; required), named ``label`` in its records when given."""
     one_of("policy", name, POLICIES)
     if name == "vlm":
         if not model:
@@ -22,14 +22,19 @@ def make_policy(name: str, seed: int = 0, model: str | None = None, oracles=None
         from physgen.models.recipes import resolve_model
         from physgen.policy.vlm import TransformersPolicy, VLMConfig
 
-        return TransformersPolicy(VLMConfig(model=str(resolve_model(model)), seed=seed))
+        named = {"name": label} if label else {}
+        return TransformersPolicy(VLMConfig(model=str(resolve_model(model)), seed=seed, **named))
     if name == "expert":
         from physgen.policy.expert import ExpertPolicy
 
-        return ExpertPolicy(oracles)
-    from physgen.policy.chance import ChancePolicy
+        policy = ExpertPolicy(oracles)
+    else:
+        from physgen.policy.chance import ChancePolicy
 
-    return ChancePolicy(seed)
+        policy = ChancePolicy(seed)
+    if label:
+        policy.name = label
+    return policy
 
 
 def uses_image(kind: str) -> bool:
