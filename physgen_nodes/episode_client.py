@@ -19,7 +19,7 @@ from physgen.config import in_range
 from physgen.evaluation.episode import Outcome, decide
 from physgen.motion.commands import motion_dict, resolve
 from physgen_nodes.conversions import Rejected, image_array, record_msg, record_of
-from physgen_nodes.frames import LatestFrame
+from physgen_nodes.latest_frame import LatestFrame
 
 REQUESTS = {"cell/reset": "reset", "vlm/instruction": "instruction", "executor/command": "command",
             "cell/judge": "judge"}  # topic: record schema

@@ -35,7 +35,7 @@ from physgen.tasks import load_task
 from physgen.tasks.codec import parse
 from physgen_nodes.cell_node import IMAGE_QOS
 from physgen_nodes.conversions import Rejected, compressed_array, image_array, record_msg, record_of
-from physgen_nodes.frames import LatestFrame
+from physgen_nodes.latest_frame import LatestFrame
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import publish_matched, run_node
 
