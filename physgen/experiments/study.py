@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from physgen.config import ConfigError, build, in_range, load_yaml, one_of, require, to_dict
@@ -59,6 +59,9 @@ class PretrainStage(_Stage):
 
 @dataclass(frozen=True)
 class SFTStage(_Stage):
+    """The study's SFT settings: each field is the :class:`~physgen.training.sft_config.SFTRunConfig`
+    field of that name, with the study's default."""
+
     steps: int = 150
     examples: int = 256  # training scenes, shared with GRPO from the base
     lora: bool = False
@@ -69,6 +72,9 @@ class SFTStage(_Stage):
 
 @dataclass(frozen=True)
 class GRPOStage(_Stage):
+    """The study's GRPO settings: each field is the :class:`~physgen.training.grpo_config.GRPORunConfig`
+    field of that name, with the study's default."""
+
     steps: int = 150  # from the base: must equal sft.steps (matched budgets); from SFT: as given
     examples: int = 256  # prompts: the same scenes as SFT's
     mode: str = "one-step"
@@ -261,17 +267,11 @@ def base_model(cfg: StudyConfig, progress: bool, train: bool = True) -> str:
 
 
 def _sft(cfg: StudyConfig, task: str, model: str, seed: int, run: Path, progress: bool) -> str:
-    s = cfg.sft
-    return _train(cfg, run, progress, task=task, model=model, steps=s.steps, seed=seed, examples=s.examples,
-                  lora=s.lora, learning_rate=s.learning_rate, batch_size=s.batch_size, rehearsal=s.rehearsal)
+    return _train(cfg, run, progress, task=task, model=model, seed=seed, **asdict(cfg.sft))
 
 
 def _grpo(cfg: StudyConfig, task: str, model: str, seed: int, run: Path, progress: bool) -> str:
-    g = cfg.grpo
-    return _train(cfg, run, progress, grpo=True, task=task, model=model, steps=g.steps, seed=seed,
-                  examples=g.examples, mode=g.mode, lora=g.lora, learning_rate=g.learning_rate, beta=g.beta,
-                  num_generations=g.num_generations, max_completion_length=g.max_completion_length,
-                  reward_workers=g.reward_workers, rehearsal=g.rehearsal)
+    return _train(cfg, run, progress, grpo=True, task=task, model=model, seed=seed, **asdict(cfg.grpo))
 
 
 def _loo(cfg: StudyConfig, left_out: str, model: str, seed: int, run: Path, progress: bool) -> str:
