@@ -14,6 +14,7 @@ here, so that build is still ``physgen 0.1.0`` with its dependencies, not ``UNKN
 from __future__ import annotations
 
 import os
+import runpy
 from glob import glob
 from pathlib import Path
 
@@ -25,17 +26,11 @@ PACKAGE = "physgen"
 HERE = Path(__file__).resolve().parent
 
 # ROS node executables, installed to lib/physgen/ for `ros2 run physgen <name>` and launch files
-# (setup.cfg sends console scripts there in colcon builds; pip puts them in the venv's bin/).
-# One line per node: the module physgen_nodes/<name>.py must define main().
-NODES: list[str] = [
-    "cell_node",
-    "vlm_node",
-    "recorder_node",
-    "executor_node",
-    "evaluation_node",
-    "sft_node",
-    "grpo_node",
-]
+# (setup.cfg sends console scripts there in colcon builds; pip puts them in the venv's bin/): one
+# per node of the graph spec, physgen_nodes/graphs.py, run by path (the package being built is not
+# importable here; the file imports only the standard library). Each module physgen_nodes/<name>.py
+# must define main().
+NODES: list[str] = list(runpy.run_path(str(HERE / "physgen_nodes" / "graphs.py"))["EXECUTABLES"].values())
 
 CONSOLE_SCRIPTS = [
     "physgen = physgen.cli:main",
@@ -118,6 +113,7 @@ setup(
     python_requires=PYTHON_REQUIRES,
     packages=find_packages(where=str(HERE), include=["physgen", "physgen.*", "physgen_nodes", "physgen_nodes.*"]),
     data_files=DATA_FILES,
-    entry_points={"console_scripts": CONSOLE_SCRIPTS},
+    entry_points={"console_scripts": CONSOLE_SCRIPTS,
+                  "physgen.commands": ["ros = physgen_nodes.commands:add_commands"]},
     zip_safe=False,
 )

@@ -6,19 +6,10 @@
 node with the same file: ``physgen bringup cell [--params FILE]``.
 """
 
-from launch.actions import DeclareLaunchArgument
 from launch.launch_description import LaunchDescription
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+
+from physgen_nodes.launching import launch_description
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([
-        DeclareLaunchArgument(
-            "params_file",
-            default_value=PathJoinSubstitution([FindPackageShare("physgen"), "config", "cell_node.yaml"]),
-            description="ROS 2 parameter file with a `cell` entry (ros__parameters)"),
-        Node(package="physgen", executable="cell_node", name="cell", output="screen",
-             parameters=[LaunchConfiguration("params_file")]),
-    ])
+    return launch_description("cell")

@@ -19,67 +19,10 @@ ends with status 1 and the node's error (:mod:`physgen_nodes.exits`). ``std_msgs
 Without ROS 2 launch: ``physgen bringup real_arm --params FILE --remap camera/image_raw:=... --armed``.
 """
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.launch_description import LaunchDescription
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
 
-from physgen_nodes.exits import RESPAWN_DELAY_S, Exits
-from physgen_nodes.launching import watched
-
-
-def _flag(text: str) -> bool:
-    return text.lower() == "true"
-
-
-# launch argument -> (description, how its text becomes a value, the (node, parameter)s it sets);
-# physgen_nodes/bringup.py LAUNCH_ARGUMENTS says the same for `physgen bringup`.
-OVERRIDES = {
-    "policy": ("chance or vlm (expert needs the simulated scene)", str, (("vlm", "policy"),)),
-    "model": ("for policy vlm: a model directory or recipe name", str, (("vlm", "model"),)),
-    "seed": ("the policy's seed", int, (("vlm", "seed"),)),
-    "armed": ("true: trajectories to the controllers; false: previews only", _flag, (("executor", "armed"),)),
-}
-# launch argument -> the topic (as the nodes name it) it remaps
-REMAPS = {
-    "camera_topic": ("the driver's RGB image topic", "camera/image_raw"),
-    "camera_info_topic": ("the driver's camera_info topic", "camera/camera_info"),
-    "joint_states_topic": ("the driver's joint states topic", "joint_states"),
-}
-
-
-def _graph(context):
-    params: dict[str, dict] = {"vlm": {}, "executor": {}}
-    for arg, (_, convert, targets) in OVERRIDES.items():
-        text = LaunchConfiguration(arg).perform(context).strip()
-        if text:
-            for node, name in targets:
-                params[node][name] = convert(text)
-    remappings = [(topic, LaunchConfiguration(arg).perform(context).strip()) for arg, (_, topic) in REMAPS.items()]
-    remappings = [(src, dst) for src, dst in remappings if dst]
-    params_file = LaunchConfiguration("params_file")
-
-    exits = Exits(ending=None)
-
-    def node(executable: str, name: str) -> list:
-        return watched(exits, name, Node(
-            package="physgen", executable=executable, name=name, output="screen", respawn=True,
-            respawn_delay=RESPAWN_DELAY_S, remappings=remappings,
-            parameters=[params_file, *([params[name]] if params[name] else [])]))
-
-    return [*node("vlm_node", "vlm"), *node("executor_node", "executor")]
+from physgen_nodes.launching import launch_description
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([
-        DeclareLaunchArgument(
-            "params_file",
-            default_value=PathJoinSubstitution([FindPackageShare("physgen"), "config", "real_arm.yaml"]),
-            description="ROS 2 parameter file with entries for vlm and executor (config/real_arm/*.yaml: examples)"),
-        *(DeclareLaunchArgument(arg, default_value="", description=f"{text} (empty: the parameter file's)")
-          for arg, (text, _, _) in OVERRIDES.items()),
-        *(DeclareLaunchArgument(arg, default_value="", description=f"{text} (empty: {topic})")
-          for arg, (text, topic) in REMAPS.items()),
-        OpaqueFunction(function=_graph),
-    ])
+    return launch_description("real_arm")

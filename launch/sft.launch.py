@@ -15,50 +15,10 @@ Without ROS 2 launch, the same node in one process: ``physgen bringup sft`` with
 (``--task``, ``--model``, ``--out``, ``--steps``).
 """
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.launch_description import LaunchDescription
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
 
-from physgen_nodes.exits import Exits
-from physgen_nodes.launching import sigterm_timeout_argument, watched
-
-# launch argument -> (description, how its text becomes a value, the (node, parameter)s it sets);
-# physgen_nodes/bringup.py LAUNCH_ARGUMENTS says the same for `physgen bringup`.
-OVERRIDES = {
-    "task": ("a task name, or captions", str, (("sft", "task"),)),
-    "model": ("a model directory or recipe name", str, (("sft", "model"),)),
-    "out": ("the run directory (checkpoints/, then model/)", str, (("sft", "out"),)),
-    "steps": ("optimizer steps", int, (("sft", "steps"),)),
-}
-
-
-def _graph(context):
-    params: dict[str, dict] = {"sft": {}}
-    for arg, (_, convert, targets) in OVERRIDES.items():
-        text = LaunchConfiguration(arg).perform(context).strip()
-        if text:
-            for node, name in targets:
-                params[node][name] = convert(text)
-
-    def node(executable: str, name: str, **kwargs) -> Node:
-        return Node(package="physgen", executable=executable, name=name, output="screen",
-                    parameters=[LaunchConfiguration("params_file"), *([params[name]] if params[name] else [])],
-                    **kwargs)
-
-    return watched(Exits(ending="sft"), "sft",
-                   node("sft_node", "sft", sigterm_timeout=LaunchConfiguration("sigterm_timeout")))
+from physgen_nodes.launching import launch_description
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([
-        DeclareLaunchArgument(
-            "params_file",
-            default_value=PathJoinSubstitution([FindPackageShare("physgen"), "config", "sft.yaml"]),
-            description="ROS 2 parameter file with an `sft` entry (ros__parameters)"),
-        *(DeclareLaunchArgument(arg, default_value="", description=f"{text} (empty: the parameter file's)")
-          for arg, (text, _, _) in OVERRIDES.items()),
-        sigterm_timeout_argument(),
-        OpaqueFunction(function=_graph),
-    ])
+    return launch_description("sft")

@@ -12,14 +12,16 @@ from pathlib import Path
 from physgen.config import ConfigError, build, load_yaml, one_of, to_dict
 from physgen.policy.factory import POLICIES, make_policy
 from physgen.preflight import writable_dir
+from physgen.types import SPLITS
 
-# physgen_nodes.bringup.GRAPHS (a test keeps them equal)
-BRINGUP_GRAPHS = ("cell", "evaluation", "record", "sft", "grpo", "real_arm")
 # module -> the extra that installs it (a missing one is named with its install command)
 EXTRA_MODULES = {**dict.fromkeys(("torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers",
                                   "safetensors"), "vlm"),
                  **dict.fromkeys(("rclpy", "sensor_msgs", "std_msgs", "rcl_interfaces", "rosbags", "mcap"), "ros"),
                  **dict.fromkeys(("cv2", "matplotlib"), "report")}
+
+
+COMMANDS = "physgen.commands"  # entry points: callables that add subcommands to the `physgen` parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _add_plugin_commands(sub) -> None:
+    """Subcommands other packages contribute through the entry point group :data:`COMMANDS`
+    (``physgen_nodes`` adds ``node`` and ``bringup``): the core never imports the ROS adapters."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=COMMANDS), key=lambda e: e.name):
+        entry.load()(sub)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="physgen", description="Physics tasks for vision-language models in a "
                                 "PyBullet robot cell: render, roll out policies, report.")
@@ -59,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("render", help="write the image a model sees for (task, seed) as PNG")
     s.add_argument("--task", required=True)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--split", choices=("train", "heldout"), default="train")
+    s.add_argument("--split", choices=SPLITS, default="train")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--prompt", action="store_true", help="also print the prompt")
     _cell_arg(s)
@@ -70,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--task", required=True)
     s.add_argument("--episodes", type=int, default=20)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--split", choices=("train", "heldout"), default="train")
+    s.add_argument("--split", choices=SPLITS, default="train")
     s.add_argument("--out", type=Path, help="write one JSON record per episode (JSONL) here")
     _model_arg(s)
     _cell_arg(s)
@@ -139,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
                                                                    "compare (differences are to the first)")
     t.add_argument("--scenes", type=int, default=200, help="scenes: seeds FIRST_SEED + [0, N)")
     t.add_argument("--first-seed", type=int, default=0)
-    t.add_argument("--split", choices=("train", "heldout"), default="train")
+    t.add_argument("--split", choices=SPLITS, default="train")
     t.add_argument("--samples", type=int, default=16, help="sampled answers per scene")
     t.add_argument("--temperature", type=float, default=1.0, help="0: one greedy answer per scene")
     t.add_argument("--attempts", type=int, default=1, help="> 1: multi-step rollouts (the model sees the scene "
@@ -149,60 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="write the results as JSON here")
     t.set_defaults(func=cmd_train_reward)
 
-    s = sub.add_parser("node", help="run one ROS 2 node in this process, as `ros2 run physgen NAME` does",
-                       description="Runs physgen_nodes.NAME; everything after NAME goes to the node "
-                                   "(for example: --ros-args -p rate_hz:=5.0). Needs rclpy (the ros extra).")
-    s.add_argument("name", help="a node module in physgen_nodes, e.g. cell_node, vlm_node")
-    s.add_argument("node_args", nargs=argparse.REMAINDER)
-    s.set_defaults(func=cmd_node)
-
-    s = sub.add_parser("bringup", help="run a launch file's node graph (cell, evaluation, record, sft, grpo, "
-                                       "real_arm) in this process",
-                       description="Starts the nodes of launch/GRAPH.launch.py in one process (one rclpy "
-                                   "SingleThreadedExecutor), with the parameters of a ROS 2 parameter file "
-                                   "(default: config/cell_node.yaml, evaluation.yaml, record.yaml, sft.yaml, "
-                                   "grpo.yaml or real_arm.yaml), then the options below, then --set. The "
-                                   "evaluation, sft and grpo "
-                                   "graphs end when their job is done, with its exit status; Ctrl-C stops any "
-                                   "graph (a training job first finishes its step and saves a checkpoint: "
-                                   "Ctrl-C again to stop at once). Needs rclpy (the ros extra).")
-    s.add_argument("graph", choices=BRINGUP_GRAPHS)
-    s.add_argument("--params", type=Path, metavar="FILE", help="ROS 2 parameter YAML (ros__parameters per node)")
-    s.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                   help="repeatable; the value is YAML, as in --ros-args -p (e.g. --set cell.rate_hz=5.0)")
-    s.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
-                   help="evaluation graph: also start the recorder (default: no)")
-    s.add_argument("--supervise", action="store_true",
-                   help="every node in a process of its own, restarted when it dies (launch's respawn); the "
-                        "run goes on, a node killed mid-episode costs that episode, a restarted evaluation "
-                        "resumes; a node failing at start (status 2) ends the run")
-    s.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
-                   help="repeatable: a topic remapping for every node, as --ros-args -r (e.g. camera/image_raw:="
-                        "/camera/color/image_raw joint_states:=/franka/joint_states)")
-    g = s.add_argument_group("launch arguments", "as in `ros2 launch physgen GRAPH.launch.py NAME:=VALUE`; "
-                                                 "each overrides the parameter file")
-    g.add_argument("--policy", choices=POLICIES, help="vlm.policy and the evaluation's policy label")
-    g.add_argument("--model", help="vlm.model (for --policy vlm), sft.model or grpo.model: a model directory "
-                                   "or recipe name")
-    g.add_argument("--tasks", help="evaluation.tasks: comma-separated task names (NAME:N: N episodes of that task), "
-                                   "or 'all'")
-    g.add_argument("--episodes", type=int, help="evaluation.episodes, per task")
-    g.add_argument("--seed", type=int, help="evaluation.seed and vlm.seed")
-    g.add_argument("--split", choices=("train", "heldout"), help="evaluation.split")
-    g.add_argument("--out-dir", type=Path, help="evaluation.out_dir: episodes.jsonl and the report go here")
-    g.add_argument("--bag", type=Path, help="recorder.output: the bag directory (if it exists: the next BAG.partN)")
-    g.add_argument("--task", help="sft.task or grpo.task: a task name (sft also: captions)")
-    g.add_argument("--out", type=Path, help="sft.out or grpo.out: the run directory (checkpoints, model)")
-    g.add_argument("--steps", type=int, help="sft.steps or grpo.steps: optimizer steps")
-    g.add_argument("--environment", choices=("pool", "graph"),
-                   help="grpo.environment: reward worker processes, or the cell and executor nodes (graph: "
-                        "the grpo graph starts them too)")
-    g.add_argument("--reward-workers", type=int, help="grpo.reward_workers (environment pool; 0: in-process)")
-    g.add_argument("--mode", choices=("one-step", "multi-step"), help="grpo.mode: one answer per image, or "
-                                                                      "answers again after a failed attempt")
-    g.add_argument("--armed", action=argparse.BooleanOptionalAction, default=None,
-                   help="executor.armed: real_arm graph, trajectories to the controllers (default: previews only)")
-    s.set_defaults(func=cmd_bringup)
+    _add_plugin_commands(sub)
 
     s = sub.add_parser("bag", help="rosbag2 (MCAP) bags written by the recorder node")
     bsub = s.add_subparsers(dest="bag_command", required=True)
@@ -371,28 +329,16 @@ def _progress(total: int, desc: str):
 
 
 def _task_list(spec: str) -> list[str]:
-    from physgen.tasks import task_names
+    from physgen.evaluation.plan import task_entries
 
-    names = task_names()
-    if spec == "all":
-        return names
-    chosen = [t.strip() for t in spec.split(",") if t.strip()]
-    for t in chosen:
-        if t not in names:
-            raise ConfigError("tasks", t, f"'all' or names from {names}")
-    return chosen
+    return task_entries(spec, counts=False)
 
 
 def _task_entries(spec: str) -> list[str]:
     """``all``, or task names each optionally with its own episode count (``fall_direction:30``)."""
-    from physgen.evaluation.suite import task_plan
-    from physgen.tasks import task_names
+    from physgen.evaluation.plan import task_entries
 
-    if spec == "all":
-        return task_names()
-    entries = [t.strip() for t in spec.split(",") if t.strip()]
-    task_plan(entries, 1)
-    return entries
+    return task_entries(spec)
 
 
 def cmd_tasks(args) -> int:
@@ -425,7 +371,7 @@ def cmd_render(args) -> int:
 
 def cmd_rollout(args) -> int:
     from physgen.evaluation.report import format_rate, summarize
-    from physgen.evaluation.suite import evaluate
+    from physgen.evaluation.run import evaluate_policies
     from physgen.tasks.oracle import Oracles
 
     _positive("episodes", args.episodes)
@@ -445,7 +391,7 @@ def cmd_rollout(args) -> int:
             out.flush()
 
     try:
-        records, _ = evaluate([policy], [task], args.episodes, args.seed, args.split, oracles,
+        records, _ = evaluate_policies([policy], [task], args.episodes, args.seed, args.split, oracles,
                               _cell_config(args), on_episode)
     finally:
         bar.close()
@@ -524,43 +470,6 @@ def cmd_train_reward(args) -> int:
     return 0
 
 
-def node_names() -> list[str]:
-    import pkgutil
-
-    import physgen_nodes
-
-    return sorted(m.name for m in pkgutil.iter_modules(physgen_nodes.__path__) if m.name.endswith("_node"))
-
-
-def cmd_node(args) -> int:
-    import importlib
-
-    names = node_names()
-    if args.name not in names:
-        raise ConfigError("node", args.name, f"one of {names}")
-    module = importlib.import_module(f"physgen_nodes.{args.name}")
-    module.main([f"physgen_nodes.{args.name}", *args.node_args])
-    return 0
-
-
-def cmd_bringup(args) -> int:
-    from physgen_nodes.bringup import run
-
-    for name in ("episodes", "steps"):
-        if getattr(args, name) is not None:
-            _positive(name, getattr(args, name))
-    arguments = {
-        "policy": args.policy, "model": args.model, "seed": args.seed, "split": args.split,
-        "episodes": args.episodes, "tasks": _task_entries(args.tasks) if args.tasks is not None else None,
-        "out_dir": str(args.out_dir) if args.out_dir is not None else None,
-        "bag": str(args.bag) if args.bag is not None else None,
-        "task": args.task, "out": str(args.out) if args.out is not None else None, "steps": args.steps,
-        "environment": args.environment, "reward_workers": args.reward_workers, "mode": args.mode,
-        "armed": args.armed,
-    }
-    return run(args.graph, args.params, args.set, arguments, args.record, args.remap, args.supervise)
-
-
 def cmd_bag_info(args) -> int:
     from physgen.recording.bag import bag_info
 
@@ -590,13 +499,13 @@ def cmd_bag_export(args) -> int:
 
 
 def cmd_bag_replay(args) -> int:
-    from physgen.evaluation.run import PolicySpec, make
+    from physgen.evaluation.run import PolicySpec
     from physgen.recording.replay import replay
     from physgen.tasks.oracle import Oracles
 
     spec = PolicySpec.parse(args.policy)
     oracles = Oracles()
-    policy = make(spec, args.seed, oracles)
+    policy = spec.make(args.seed, oracles)
     try:
         result = replay(args.bag, policy, args.out)
     finally:
@@ -681,8 +590,8 @@ def _eval_outputs(out: Path, records: list[dict], run: dict, wall_s: float) -> i
 def _splits(text: str) -> list[str]:
     splits = [s.strip() for s in text.split(",") if s.strip()]
     for s in splits:
-        if s not in ("train", "heldout"):
-            raise ConfigError("splits", s, "train and/or heldout")
+        if s not in SPLITS:
+            raise ConfigError("splits", s, " and/or ".join(SPLITS))
     return splits
 
 
@@ -798,7 +707,7 @@ def cmd_probe(args) -> int:
 def cmd_suite(args) -> int:
     from physgen.evaluation.ground_truth import check_agreement
     from physgen.evaluation.report import summarize, table, write_report
-    from physgen.evaluation.suite import evaluate
+    from physgen.evaluation.run import evaluate_policies
     from physgen.tasks.oracle import Oracles
 
     _positive("episodes", args.episodes)
@@ -816,7 +725,7 @@ def cmd_suite(args) -> int:
     bar = _progress(total, "episodes")
     try:
         for split in splits:
-            recs, physics = evaluate(policies, tasks, args.episodes, args.seed, split, oracles, cell_config,
+            recs, physics = evaluate_policies(policies, tasks, args.episodes, args.seed, split, oracles, cell_config,
                                      lambda _r: bar.update(1))
             records += recs
     finally:

@@ -1,17 +1,19 @@
 """``physgen bringup``: the node graph of a launch file, in one process, for machines without ROS 2 launch.
 
-:data:`GRAPHS` names each graph's nodes in start order, as ``launch/<graph>.launch.py`` starts them.
-Their parameters come from a ROS 2 parameter file (by default ``config/<graph file>.yaml``), read as
-``--params-file`` reads it: top-level keys are node names (``cell``, ``/cell``) or the wildcards
-``/**`` and ``/*``, each holding ``ros__parameters``; nested mappings are dotted names
-(``cell.physics.timestep``); where two entries set one parameter the later one wins, as in rclpy.
-Then come the launch arguments (:data:`LAUNCH_ARGUMENTS`, the same names as the launch file's) and
-``--set node.param=value`` (the value is YAML, as in ``--ros-args -p``). The grpo graph starts the
-cell and executor nodes only when the GRPO node's ``environment`` (from all of those) is ``graph``.
+The graphs, their nodes and their launch arguments are :mod:`physgen_nodes.graphs`' (the launch files
+read them there too). The nodes' parameters come from a ROS 2 parameter file (by default the graph's
+in ``config/``), read as ``--params-file`` reads it: top-level keys are node names (``cell``,
+``/cell``) or the wildcards ``/**`` and ``/*``, each holding ``ros__parameters``; nested mappings are
+dotted names (``cell.physics.timestep``); where two entries set one parameter the later one wins, as
+in rclpy. Then come the parameters the optional node brings (with ``--record``, the evaluation's
+``wait_for_recorder``), the launch arguments (:data:`~physgen_nodes.graphs.ARGUMENTS`, the same names
+as the launch file's) and ``--set node.param=value`` (the value is YAML, as in ``--ros-args -p``).
+The grpo graph starts the cell and executor nodes only when the GRPO node's ``environment`` (from
+all of those, else its default) is ``graph``.
 
 A bad file, an unknown node, a parameter a node does not have, or a bad value is a
 :class:`~physgen.config.ConfigError` naming it (``node.param``). All nodes spin in one
-``SingleThreadedExecutor``. A graph with a node that runs one job and ends (:data:`ENDING`: the
+``SingleThreadedExecutor``. A graph with a node that runs one job and ends (:data:`~physgen_nodes.graphs.ENDING`: the
 evaluation, SFT and GRPO nodes) ends when that node is done (its ``exit_code`` is returned) if its
 ``exit_when_done`` is true; bringup does that ending itself and runs the node with
 ``exit_when_done`` false, because the node's own way (shutting its context down) would destroy
@@ -38,66 +40,23 @@ import yaml
 from physgen.config import ConfigError
 from physgen.resources import data_dir
 from physgen_nodes.exits import INTERRUPTED
+from physgen_nodes.graphs import (
+    ARGUMENTS,
+    ENDING,
+    ENVIRONMENT,
+    EXECUTABLES,
+    GRAPHS,
+    NODES,
+    OPTIONAL,
+    PARAMS_FILES,
+    RECORDING,
+    argument_value,
+    default_environment,
+    graph_arguments,
+    graph_nodes,
+    node_defaults,
+)
 
-# node name -> (module, class); the module is also the executable (`ros2 run physgen cell_node`)
-NODES: dict[str, tuple[str, str]] = {
-    "cell": ("physgen_nodes.cell_node", "CellNode"),
-    "vlm": ("physgen_nodes.vlm_node", "VLMNode"),
-    "executor": ("physgen_nodes.executor_node", "ExecutorNode"),
-    "recorder": ("physgen_nodes.recorder_node", "RecorderNode"),
-    "evaluation": ("physgen_nodes.evaluation_node", "EvaluationNode"),
-    "sft": ("physgen_nodes.sft_node", "SFTNode"),
-    "grpo": ("physgen_nodes.grpo_node", "GRPONode"),
-}
-# node -> its parameters' config dataclasses: (module, class, parameter prefix)
-NODE_CONFIGS: dict[str, list[tuple[str, str, str]]] = {
-    "cell": [("physgen_nodes.cell_node", "StreamConfig", ""), ("physgen.cell.config", "CellConfig", "cell.")],
-    "vlm": [("physgen_nodes.vlm_node", "VLMNodeConfig", "")],
-    "executor": [("physgen_nodes.executor_node", "ExecutorNodeConfig", "")],
-    "evaluation": [("physgen_nodes.evaluation_node", "EvaluationConfig", "")],
-    "recorder": [("physgen_nodes.recorder_node", "RecorderConfig", "")],
-    "sft": [("physgen.training.sft_config", "SFTRunConfig", ""), ("physgen_nodes.sft_node", "SFTNodeConfig", "")],
-    "grpo": [("physgen.training.grpo_config", "GRPORunConfig", ""), ("physgen_nodes.grpo_node", "GRPONodeConfig", "")],
-}
-# graph -> its nodes in start order (the node that runs the job last, once everything it talks to is up)
-GRAPHS: dict[str, tuple[str, ...]] = {
-    "cell": ("cell",),
-    "evaluation": ("cell", "vlm", "executor", "recorder", "evaluation"),
-    "record": ("recorder",),
-    "sft": ("sft",),
-    "grpo": ("cell", "executor", "grpo"),
-    "real_arm": ("vlm", "executor"),
-}
-# graph -> its default parameter file in config/ (installed to share/physgen/config)
-PARAMS_FILES: dict[str, str] = {"cell": "cell_node.yaml", "evaluation": "evaluation.yaml", "record": "record.yaml",
-                                "sft": "sft.yaml", "grpo": "grpo.yaml", "real_arm": "real_arm.yaml"}
-# graph -> the node that `record` switches on and off (off unless asked for)
-OPTIONAL: dict[str, str] = {"evaluation": "recorder"}
-# graph -> (the node whose `environment` parameter decides, the nodes started only when it is "graph")
-ENVIRONMENT: dict[str, tuple[str, tuple[str, ...]]] = {"grpo": ("grpo", ("cell", "executor"))}
-DEFAULT_ENVIRONMENT = "pool"  # GRPONodeConfig.environment's default (tests/unit/test_param_files.py checks)
-# Nodes that run one job and end: attributes `done` (an Event) and `exit_code`, parameter exit_when_done
-# (tests/unit/test_param_files.py checks the parameter). A graph has at most one.
-ENDING: tuple[str, ...] = ("evaluation", "sft", "grpo")
-# The launch files' arguments and the parameters each one sets, in every graph: a graph's launch file
-# takes those that set its nodes (graph_arguments; launch/*.launch.py say the same in OVERRIDES).
-LAUNCH_ARGUMENTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "policy": (("vlm", "policy"), ("evaluation", "policy")),
-    "model": (("vlm", "model"), ("sft", "model"), ("grpo", "model")),
-    "seed": (("vlm", "seed"), ("evaluation", "seed")),
-    "tasks": (("evaluation", "tasks"),),
-    "episodes": (("evaluation", "episodes"),),
-    "split": (("evaluation", "split"),),
-    "out_dir": (("evaluation", "out_dir"),),
-    "bag": (("recorder", "output"),),
-    "task": (("sft", "task"), ("grpo", "task")),
-    "out": (("sft", "out"), ("grpo", "out")),
-    "steps": (("sft", "steps"), ("grpo", "steps")),
-    "environment": (("grpo", "environment"),),
-    "reward_workers": (("grpo", "reward_workers"),),
-    "mode": (("grpo", "mode"),),
-    "armed": (("executor", "armed"),),
-}
 WILDCARD = "/**"
 _WILDCARDS = ("/**", "/*")
 
@@ -116,31 +75,13 @@ def check_graph(graph: str) -> None:
         raise ConfigError("graph", graph, f"one of {sorted(GRAPHS)}")
 
 
-def graph_nodes(graph: str, record: bool = False, environment: str = DEFAULT_ENVIRONMENT) -> tuple[str, ...]:
-    """The nodes ``graph`` starts: its optional node only with ``record``, its environment's nodes
-    only with ``environment`` graph."""
-    check_graph(graph)
-    optional = OPTIONAL.get(graph)
-    env_nodes = ENVIRONMENT[graph][1] if graph in ENVIRONMENT and environment != "graph" else ()
-    return tuple(n for n in GRAPHS[graph] if (n != optional or record) and n not in env_nodes)
-
-
-def graph_environment(graph: str, entries: Iterable[Entry]) -> str:
-    """The ``environment`` parameter ``entries`` give the node that decides it in ``graph``."""
+def graph_environment(graph: str, entries: Iterable[Entry]) -> str | None:
+    """The ``environment`` parameter ``entries`` give the node that decides it in ``graph`` (else its
+    default); None for a graph without that rule."""
     if graph not in ENVIRONMENT:
-        return DEFAULT_ENVIRONMENT
-    return str(params_for(entries, ENVIRONMENT[graph][0])[0].get("environment", DEFAULT_ENVIRONMENT))
-
-
-def graph_arguments(graph: str) -> dict[str, tuple[tuple[str, str], ...]]:
-    """The launch arguments of ``graph``'s launch file: those setting its nodes, with the parameters."""
-    check_graph(graph)
-    out = {}
-    for arg, targets in LAUNCH_ARGUMENTS.items():
-        mine = tuple((node, name) for node, name in targets if node in GRAPHS[graph])
-        if mine:
-            out[arg] = mine
-    return out
+        return None
+    environment = params_for(entries, ENVIRONMENT[graph][0])[0].get("environment")
+    return str(environment) if environment is not None else default_environment(graph)
 
 
 def node_of_key(key: Any, where: str) -> str:
@@ -227,14 +168,15 @@ def parse_set(text: str) -> Entry:
 
 
 def launch_argument_entries(arguments: Mapping[str, Any]) -> list[Entry]:
-    """Launch arguments (:data:`LAUNCH_ARGUMENTS`; None means not given) as entries."""
+    """Launch arguments (:data:`~physgen_nodes.graphs.ARGUMENTS`, their values; None means not given)
+    as entries."""
     entries: list[Entry] = []
     for arg, value in arguments.items():
-        if arg not in LAUNCH_ARGUMENTS:
-            raise ConfigError("launch argument", arg, f"one of {sorted(LAUNCH_ARGUMENTS)}")
+        if arg not in ARGUMENTS:
+            raise ConfigError("launch argument", arg, f"one of {sorted(ARGUMENTS)}")
         if value is None:
             continue
-        for node, name in LAUNCH_ARGUMENTS[arg]:
+        for node, name in ARGUMENTS[arg].sets:
             entries.append((node, {name: ros_value(arg, value)}, True))
     return entries
 
@@ -272,7 +214,7 @@ def check_arguments(graph: str, arguments: Mapping[str, Any], nodes: Sequence[st
     for arg, value in arguments.items():
         if value is None:
             continue
-        targets = graph_arguments(graph).get(arg) or LAUNCH_ARGUMENTS.get(arg, ())
+        targets = graph_arguments(graph).get(arg) or (ARGUMENTS[arg].sets if arg in ARGUMENTS else ())
         missing = [node for node, _ in targets if node not in nodes]
         if missing:
             raise ConfigError(arg, value, _not_started(graph, missing[0], nodes))
@@ -384,14 +326,6 @@ def check_remap(text: str) -> str:
     return text
 
 
-def node_parameter_names(name: str) -> set[str]:
-    """Every parameter the node ``name`` declares (dotted names), from its config classes."""
-    from physgen_nodes.params import defaults
-
-    return {k for module, cls, prefix in NODE_CONFIGS[name]
-            for k in defaults(getattr(importlib.import_module(module), cls), prefix)}
-
-
 def supervised(graph: str, entries: Sequence[Entry], nodes: Sequence[str], remaps: Sequence[str]) -> int:
     """The graph's nodes each in its own process, restarted when they die (:mod:`physgen_nodes.supervise`);
     a respawned recorder repairs its bag and records on into the next part."""
@@ -400,10 +334,10 @@ def supervised(graph: str, entries: Sequence[Entry], nodes: Sequence[str], remap
     specs = {}
     for name in nodes:
         params, strict = params_for(entries, name)
-        unknown = sorted(set(strict) - node_parameter_names(name))
+        unknown = sorted(set(strict) - set(node_defaults(name)))
         if unknown:
             raise ConfigError(f"{name}.{unknown[0]}", params[unknown[0]], f"a parameter of the {name} node")
-        specs[name] = (NODES[name][0].rsplit(".", 1)[1], params)
+        specs[name] = (EXECUTABLES[name], params)
     supervisor = Supervisor(specs, next((n for n in nodes if n in ENDING), None), remaps)
     previous = {sig: signal.signal(sig, lambda *_: supervisor.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -416,21 +350,25 @@ def supervised(graph: str, entries: Sequence[Entry], nodes: Sequence[str], remap
 def run(graph: str, params_file: Path | str | None = None, sets: Iterable[str] = (),
         arguments: Mapping[str, Any] | None = None, record: bool | None = None, remaps: Sequence[str] = (),
         supervise: bool = False) -> int:
-    """``physgen bringup``: init rclpy, build ``graph``, spin it, shut down; the exit status."""
+    """``physgen bringup``: init rclpy, build ``graph``, spin it, shut down; the exit status.
+    ``arguments`` are launch arguments, each its text (made a value as ``ros2 launch`` makes it:
+    :func:`~physgen_nodes.graphs.argument_value`) or a value."""
     check_graph(graph)
     if record is not None and graph not in OPTIONAL:
         raise ConfigError("--record" if record else "--no-record", graph,
                           f"a graph with an optional recorder: {sorted(OPTIONAL)}")
+    arguments = {arg: argument_value(arg, value) if isinstance(value, str) and arg in ARGUMENTS else value
+                 for arg, value in (arguments or {}).items()}
     entries = load_params(params_file if params_file is not None else default_params_file(graph))
-    given = launch_argument_entries(arguments or {})
+    given = launch_argument_entries(arguments)
     extra = [parse_set(s) for s in sets]
     nodes = graph_nodes(graph, bool(record), graph_environment(graph, [*entries, *given, *extra]))
-    check_arguments(graph, arguments or {}, nodes)
+    check_arguments(graph, arguments, nodes)
     check_targets(graph, extra, nodes, "--set")
     for r in remaps:
         check_remap(r)
-    if record:  # every episode whole in the bag, as the launch file does
-        entries.append(parse_set("evaluation.wait_for_recorder=true"))
+    if record:  # as the launch file does
+        entries += [(node, dict(values), True) for node, values in RECORDING.get(graph, {}).items()]
     entries += given + extra
     if supervise:
         return supervised(graph, entries, nodes, remaps)

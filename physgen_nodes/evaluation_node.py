@@ -39,10 +39,9 @@ from std_msgs.msg import String
 
 from physgen.config import in_range, one_of, require
 from physgen.evaluation.episode import assemble, failed
+from physgen.evaluation.plan import scenes, task_plan
 from physgen.evaluation.report import summarize, table, write_report
-from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, without_names
-from physgen.evaluation.run import key as episode_key
-from physgen.evaluation.suite import scenes, task_plan
+from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, run_plan, without_names
 from physgen.evaluation.workers import read_plan
 from physgen.preflight import writable_dir
 from physgen.tasks import load_task, task_names
@@ -127,27 +126,21 @@ class EvaluationNode(Node):
                 missing.append(f"recorder/status (recording every topic; now {self.recorder or 'silent'})")
             self.get_logger().error(f"the graph is incomplete after {cfg.timeouts.startup_s} s: nobody on {missing}")
             return 1
-        log = EpisodeFile(self.out / EPISODES)  # a run started again resumes after its last episode
-        done = {episode_key(r): r for r in log.records}
-        learned = ""  # an unlabelled episode's label: the VLM node's name for its policy, from the first answer
         t0 = time.perf_counter()
-        for split, name, seed, label, frame in self.plan:
-            if not self.context.ok():  # Ctrl-C: stopped before the job was done
-                return INTERRUPTED
-            label = label or learned
-            rec = done.get((label, name, split, seed)) if label else None
-            if rec is None:
-                rec = self.episode(load_task(name), seed, split, label, frame)
-                learned = learned or rec["policy"]
-                if episode_key(rec) not in done:  # else run again only to learn the label: counted once
-                    log.append(rec)
-                    done[episode_key(rec)] = rec
-                    self.episode_pub.publish(record_msg("evaluation_episode", rec))
-                rec = done[episode_key(rec)]
-            else:
-                self.resumed += 1
+        log = EpisodeFile(self.out / EPISODES)  # a run started again resumes after its last episode
+
+        def episode(split: str, name: str, seed: int, label: str, frame: bool) -> dict:
+            return self.episode(load_task(name), seed, split, label, frame)
+
+        def seen(rec: dict, status: str) -> None:
+            if status == "ran":
+                self.episode_pub.publish(record_msg("evaluation_episode", rec))
+            self.resumed += status == "resumed"
             self.records.append(rec)
             self.episodes += 1
+
+        if run_plan(self.plan, episode, log, seen, lambda: not self.context.ok()) is None:
+            return INTERRUPTED  # Ctrl-C: stopped before the job was done
         meta = {"command": "ros evaluation node", "tasks": list(dict.fromkeys(e[1] for e in self.plan)),
                 "splits": list(dict.fromkeys(e[0] for e in self.plan)), "seed": cfg.seed, "episodes": cfg.episodes,
                 "via": "ros", "plan": cfg.plan,

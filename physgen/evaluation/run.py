@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +23,9 @@ from physgen.cell.cell import RobotCell
 from physgen.cell.config import CellConfig
 from physgen.config import ConfigError, one_of, require, to_dict
 from physgen.evaluation.episode import run_episode
+from physgen.evaluation.plan import scenes
 from physgen.evaluation.report import _json_default
-from physgen.evaluation.suite import scenes
+from physgen.policy.base import Policy
 from physgen.policy.factory import POLICIES, make_policy
 from physgen.tasks import load_task
 from physgen.tasks.oracle import Oracles
@@ -142,45 +143,85 @@ def evaluate_resumable(specs: list[PolicySpec], tasks: list[str], episodes: int,
     return [done[(p.label, t, split, s)] for _, t, s in items for p in specs if p.runs(s - seed)]
 
 
-def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], seed: int, out: Path,
+def run_plan(plan: Iterable[tuple], episode: Callable[..., dict], log: EpisodeFile | None = None,
+             on_episode: Callable[[dict, str], None] | None = None,
+             stopped: Callable[[], bool] | None = None) -> list[dict] | None:
+    """The one resumable run: each planned episode's record, in plan order. A plan entry is ``(split,
+    task, scene seed, policy label, *more)``. An episode ``log`` holds is not run again (``on_episode``
+    sees it as ``"resumed"``); any other is run by ``episode(split, task, seed, label, *more)``, appended
+    to ``log`` and seen as ``"ran"``. An empty label is the first record's policy: such an episode, when
+    the log held it, was run again only to learn that (``"known"``, kept once). Returns None when
+    ``stopped()`` says so before an episode."""
+    done = {key(r): r for r in log.records} if log is not None else {}
+    learned, records = "", []
+    for split, task, seed, label, *more in plan:
+        if stopped is not None and stopped():
+            return None
+        label = label or learned
+        rec, status = done.get((label, task, split, seed)) if label else None, "resumed"
+        if rec is None:
+            rec, status = episode(split, task, seed, label, *more), "ran"
+            learned = learned or rec["policy"]
+            if key(rec) in done:
+                rec, status = done[key(rec)], "known"
+            else:
+                if log is not None:
+                    log.append(rec)
+                done[key(rec)] = rec
+        records.append(rec)
+        if on_episode is not None:
+            on_episode(rec, status)
+    return records
+
+
+def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], seed: int, out: Path | None,
                    cell_config: CellConfig | None = None,
                    on_episode: Callable[[dict], None] | None = None) -> dict[tuple, dict]:
     """The episodes of ``items`` (split, task, scene seed), each run by the policies whose shard holds
-    the scene (its index counted from ``seed``), resumed from ``OUT/episodes.jsonl``; returns every
-    record there by :func:`key`."""
+    the scene (its index counted from ``seed``), resumed from ``OUT/episodes.jsonl`` (``out`` None: no
+    log, nothing resumed); returns every record there by :func:`key`."""
     labels = [s.label for s in specs]
     require(len(set(labels)) == len(labels), "policy", labels, "distinct labels (LABEL=... to tell them apart)")
     cell_config = cell_config or CellConfig()
-    log = EpisodeFile(Path(out) / EPISODES)
-    done = {key(r): r for r in log.records}
+    log = EpisodeFile(Path(out) / EPISODES) if out is not None else None
     oracles = Oracles(cell_config.physics)
-    policies = [s.make(seed, oracles) for s in specs]
+    policies = {s.label: s.make(seed, oracles) for s in specs}
     try:
         with RobotCell(cell_config) as cell:
             physics = cell.physics_record()
-            prints = {p.name: fingerprint(p.describe(), to_dict(cell_config), physics) for p in policies}
-            for name, r in done.items():
+            prints = {p.name: fingerprint(p.describe(), to_dict(cell_config), physics) for p in policies.values()}
+            for r in log.records if log is not None else ():
+                name = key(r)
                 if name[0] in prints and r.get("fingerprint") != prints[name[0]]:
                     raise ConfigError("out", str(out), f"a directory without episodes of another configuration "
                                                        f"({name} has fingerprint {r.get('fingerprint')}, this run "
                                                        f"{prints[name[0]]})")
-            for split, name, s in items:
-                task = load_task(name)
-                for spec, policy in zip(specs, policies):
-                    if not spec.runs(s - seed):
-                        continue
-                    if (policy.name, name, split, s) in done:
-                        if on_episode is not None:
-                            on_episode(done[(policy.name, name, split, s)])
-                        continue
-                    rec = run_episode(cell, task, s, split, policy, oracles).to_dict()
-                    rec.update(model=without_names(policy.describe()), fingerprint=prints[policy.name])
-                    log.append(rec)
-                    done[key(rec)] = rec
-                    if on_episode is not None:
-                        on_episode(rec)
+
+            def episode(split: str, task: str, s: int, label: str) -> dict:
+                policy = policies[label]
+                rec = run_episode(cell, load_task(task), s, split, policy, oracles).to_dict()
+                return rec | {"model": without_names(policy.describe()), "fingerprint": prints[label]}
+
+            plan = [(split, t, s, spec.label) for split, t, s in items for spec in specs if spec.runs(s - seed)]
+            records = run_plan(plan, episode, log, on_episode and (lambda rec, _status: on_episode(rec)))
     finally:
-        for p in policies:
+        for p in policies.values():
             p.close()
         oracles.close()
-    return done
+    return {key(r): r for r in (log.records if log is not None else records)}
+
+
+def evaluate_policies(policies: list[Policy], tasks: list[str], episodes: int, seed: int, split: str,
+             oracles: Oracles, cell_config: CellConfig | None = None,
+             on_episode: Callable[[dict], None] | None = None) -> tuple[list[dict], dict]:
+    """Run every policy on every task for the same seeds (no log: see :func:`physgen.evaluation.run.run_plan`);
+    returns episode records and the physics record."""
+    by_name = {p.name: p for p in policies}
+    with RobotCell(cell_config) as cell:
+        def episode(split_: str, name: str, s: int, label: str) -> dict:
+            return run_episode(cell, load_task(name), s, split_, by_name[label], oracles).to_dict()
+
+        plan = [(split, name, s, p.name) for name, s in scenes(tasks, episodes, seed) for p in policies]
+        records = run_plan(plan, episode, on_episode=on_episode and (lambda rec, _status: on_episode(rec)))
+        physics = cell.physics_record()
+    return records, physics

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from physgen.config import ConfigError, in_range
+from physgen.evaluation.plan import scenes
 from physgen.evaluation.run import EPISODES, EpisodeFile, PolicySpec, key
-from physgen.evaluation.suite import scenes
 
 MANIFEST = "run.json"
 MANIFEST_VERSION = 1

@@ -13,7 +13,7 @@ import pytest
 from ros_helpers import executor, interrupt, process_env, spin_until
 
 from physgen.config import ConfigError
-from physgen_nodes import bringup
+from physgen_nodes import bringup, graphs
 from physgen_nodes.bringup import (
     WILDCARD,
     Bringup,
@@ -107,15 +107,15 @@ def test_launch_arguments_set_the_parameters_the_launch_file_sets():
 
 
 def test_settings_for_a_node_the_graph_does_not_start_are_refused():
-    nodes = bringup.graph_nodes("evaluation", record=False)
-    assert "recorder" not in nodes and bringup.graph_nodes("evaluation", record=True)[-2] == "recorder"
+    nodes = graphs.graph_nodes("evaluation", record=False)
+    assert "recorder" not in nodes and graphs.graph_nodes("evaluation", record=True)[-2] == "recorder"
     with pytest.raises(ConfigError, match=r"bag='b'.*recorder is not one \(add --record"):
         check_arguments("evaluation", {"bag": "b", "policy": None}, nodes)
     check_arguments("evaluation", {"bag": None, "policy": "chance", "seed": 1}, nodes)
     with pytest.raises(ConfigError, match=r"seed=1: expected a setting of a node the cell graph starts"):
-        check_arguments("cell", {"seed": 1}, bringup.graph_nodes("cell"))
+        check_arguments("cell", {"seed": 1}, graphs.graph_nodes("cell"))
     with pytest.raises(ConfigError, match=r"--set='vlm.policy'.*cell graph"):
-        check_targets("cell", [parse_set("vlm.policy=chance")], bringup.graph_nodes("cell"), "--set")
+        check_targets("cell", [parse_set("vlm.policy=chance")], graphs.graph_nodes("cell"), "--set")
     with pytest.raises(ConfigError, match="--record"):
         bringup.run("cell", record=True)
 
@@ -123,29 +123,29 @@ def test_settings_for_a_node_the_graph_does_not_start_are_refused():
 def test_the_grpo_graph_starts_the_cell_and_executor_only_with_environment_graph():
     entries = load_params(default_params_file("grpo"))
     assert graph_environment("grpo", entries) == "pool"
-    assert bringup.graph_nodes("grpo", environment=graph_environment("grpo", entries)) == ("grpo",)
+    assert graphs.graph_nodes("grpo", environment=graph_environment("grpo", entries)) == ("grpo",)
     graph = entries + launch_argument_entries({"environment": "graph"})
-    assert bringup.graph_nodes("grpo", environment=graph_environment("grpo", graph)) == ("cell", "executor", "grpo")
+    assert graphs.graph_nodes("grpo", environment=graph_environment("grpo", graph)) == ("cell", "executor", "grpo")
     assert graph_environment("grpo", graph + [parse_set("grpo.environment=pool")]) == "pool"  # --set wins
     with pytest.raises(ConfigError, match=r"cell is not one \(add --environment graph for cell and executor\)"):
-        check_targets("grpo", [parse_set("cell.rate_hz=1.0")], bringup.graph_nodes("grpo"), "--set")
+        check_targets("grpo", [parse_set("cell.rate_hz=1.0")], graphs.graph_nodes("grpo"), "--set")
 
 
 def test_a_launch_argument_sets_the_nodes_of_the_graph_it_is_given_to():
-    check_arguments("sft", {"model": "m", "task": "shift", "out": "o", "steps": 2}, bringup.graph_nodes("sft"))
-    check_arguments("evaluation", {"model": "m"}, bringup.graph_nodes("evaluation"))
-    check_arguments("grpo", {"environment": "graph", "reward_workers": 0}, bringup.graph_nodes("grpo"))
+    check_arguments("sft", {"model": "m", "task": "shift", "out": "o", "steps": 2}, graphs.graph_nodes("sft"))
+    check_arguments("evaluation", {"model": "m"}, graphs.graph_nodes("evaluation"))
+    check_arguments("grpo", {"environment": "graph", "reward_workers": 0}, graphs.graph_nodes("grpo"))
     assert params_for(launch_argument_entries({"model": "m", "steps": 2}), "sft")[0] == {"model": "m", "steps": 2}
     with pytest.raises(ConfigError, match=r"environment='graph'.*sft graph"):
-        check_arguments("sft", {"environment": "graph"}, bringup.graph_nodes("sft"))
+        check_arguments("sft", {"environment": "graph"}, graphs.graph_nodes("sft"))
     with pytest.raises(ConfigError, match=r"steps=2.*evaluation graph"):
-        check_arguments("evaluation", {"steps": 2}, bringup.graph_nodes("evaluation"))
+        check_arguments("evaluation", {"steps": 2}, graphs.graph_nodes("evaluation"))
 
 
 def test_every_graph_has_its_parameter_file():
-    for graph in bringup.GRAPHS:
+    for graph in graphs.GRAPHS:
         entries = load_params(default_params_file(graph))
-        assert {t for t, _, _ in entries} == set(bringup.GRAPHS[graph])
+        assert {t for t, _, _ in entries} == set(graphs.GRAPHS[graph])
     with pytest.raises(ConfigError, match="graph"):
         default_params_file("camera")
 

@@ -30,8 +30,8 @@ def test_policies_are_named_on_the_command_line():
 
 def test_a_task_may_carry_its_own_episode_count(tmp_path):
     from physgen.config import ConfigError
+    from physgen.evaluation.plan import scenes, task_plan
     from physgen.evaluation.run import PolicySpec, evaluate_resumable
-    from physgen.evaluation.suite import scenes, task_plan
 
     assert task_plan(["stability", "fall_direction:3"], 2) == [("stability", 2), ("fall_direction", 3)]
     assert scenes(["stability", "fall_direction:3"], 1, 5) == [("stability", 5), ("fall_direction", 5),

@@ -1,39 +1,26 @@
-"""The ROS 2 parameter files in config/ and the launch files in launch/ against the code: every key is
-a real parameter of its node, every parameter is there with the code's default (bar the recorder's
-output and topics, which have none), and the launch files, `physgen bringup` and the CLI name the
-same graphs, files, nodes and launch arguments.
+"""The ROS 2 parameter files in config/ against the code: every key is a real parameter of its node,
+every parameter is there with the code's default (bar the recorder's output and topics, which have
+none), and each graph's file has exactly the graph's nodes (physgen_nodes/graphs.py; the spec itself
+and the launch files are tests/unit/test_graphs.py's).
 
 The nodes' config dataclasses live in their node modules, which import rclpy: those checks skip
 where rclpy is not installed."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 from pathlib import Path
 
 import pytest
 
-from physgen.cli import BRINGUP_GRAPHS
 from physgen.config import build
 from physgen.resources import data_dir
-from physgen_nodes.bringup import (
-    DEFAULT_ENVIRONMENT,
-    ENDING,
-    ENVIRONMENT,
-    GRAPHS,
-    NODE_CONFIGS,
-    NODES,
-    PARAMS_FILES,
-    graph_arguments,
-    load_params,
-    params_for,
-)
+from physgen_nodes.bringup import load_params, params_for
+from physgen_nodes.graphs import GRAPHS, NODE_CONFIGS, PARAMS_FILES
 from physgen_nodes.params import defaults, nest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAUNCH = ROOT / "launch"
 
 # required: the files give real values (examples, for the trainers' task, model and out)
 NO_DEFAULT = {("recorder", "output"), ("recorder", "topics"),
@@ -60,10 +47,6 @@ def node_parameters(node: str) -> list[tuple[type, str, dict]]:
     return out
 
 
-def test_every_node_has_its_config_classes_listed():
-    assert set(NODE_CONFIGS) == set(NODES)
-
-
 @pytest.mark.parametrize(("file", "node"), CASES, ids=[f"{f}:{n}" for f, n in CASES])
 def test_file_gives_every_parameter_of_the_node_at_its_default(file, node):
     params, _ = params_for(load_params(data_dir("config") / file), node)
@@ -88,81 +71,6 @@ def test_each_graph_file_has_exactly_its_graphs_nodes():
     for graph, nodes in GRAPHS.items():
         entries = load_params(data_dir("config") / PARAMS_FILES[graph])
         assert sorted(target for target, _, _ in entries) == sorted(nodes), graph
-
-
-def test_the_cli_offers_the_bringup_graphs():
-    assert tuple(BRINGUP_GRAPHS) == tuple(GRAPHS)
-
-
-def test_exactly_the_ending_nodes_have_exit_when_done_and_a_graph_has_at_most_one():
-    with_it = {node for node in NODE_CONFIGS
-               if any("exit_when_done" in d for _, _, d in node_parameters(node))}
-    assert with_it == set(ENDING)
-    assert all(sum(n in ENDING for n in nodes) <= 1 for nodes in GRAPHS.values())
-
-
-def test_the_environment_default_is_the_nodes():
-    for graph, (node, started) in ENVIRONMENT.items():
-        assert set(started) < set(GRAPHS[graph])
-        assert {"environment": DEFAULT_ENVIRONMENT}.items() <= \
-            {k: v for _, _, d in node_parameters(node) for k, v in d.items()}.items()
-
-
-# -- the launch files, read as source (ROS 2 launch is not pip-installable) ----------------------
-
-def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
-
-
-def _keywords(call: ast.Call) -> dict[str, object]:
-    out = {}
-    for k in call.keywords:
-        try:
-            out[k.arg] = ast.literal_eval(k.value)
-        except ValueError:
-            out[k.arg] = k.value
-    return out
-
-
-def _launch_tree(graph: str) -> ast.Module:
-    return ast.parse((LAUNCH / f"{graph}.launch.py").read_text())
-
-
-@pytest.mark.parametrize("graph", list(GRAPHS))
-def test_launch_file_defaults_to_the_graphs_parameter_file(graph):
-    tree = _launch_tree(graph)
-    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    assert PARAMS_FILES[graph] in strings
-    assert "generate_launch_description" in {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
-
-
-@pytest.mark.parametrize("graph", ["cell", "record"])
-def test_single_node_launch_file_starts_its_node(graph):
-    nodes = [_keywords(c) for c in _calls(_launch_tree(graph), "Node")]
-    assert [(n["package"], n["executable"], n["name"]) for n in nodes] == \
-        [("physgen", NODES[name][0].rsplit(".", 1)[1], name) for name in GRAPHS[graph]]
-
-
-@pytest.mark.parametrize("graph", ["evaluation", "sft", "grpo", "real_arm"])
-def test_graph_launch_starts_the_graph_and_takes_bringups_arguments(graph):
-    tree = _launch_tree(graph)
-    calls = [c for name in ("node", "respawned") for c in _calls(tree, name)
-             if all(isinstance(a, ast.Constant) for a in c.args[:2])]  # started nodes, not the helpers' own calls
-    started = [ast.literal_eval(c.args[1]) for c in calls]
-    assert sorted(started) == sorted(GRAPHS[graph])
-    executables = {ast.literal_eval(c.args[1]): ast.literal_eval(c.args[0]) for c in calls}
-    assert executables == {n: NODES[n][0].rsplit(".", 1)[1] for n in GRAPHS[graph]}
-    overrides = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
-                     and getattr(n.targets[0], "id", None) == "OVERRIDES")
-    arguments = {ast.literal_eval(k): ast.literal_eval(v.elts[2]) for k, v in zip(overrides.keys, overrides.values)}
-    assert arguments == graph_arguments(graph)
-
-
-def test_every_launch_argument_belongs_to_some_graph():
-    from physgen_nodes.bringup import LAUNCH_ARGUMENTS
-
-    assert set(LAUNCH_ARGUMENTS) == {arg for graph in GRAPHS for arg in graph_arguments(graph)}
 
 
 @pytest.mark.parametrize("name, kind", [("deepspeed_zero2", "DEEPSPEED"), ("fsdp", "FSDP")])

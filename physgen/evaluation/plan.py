@@ -1,16 +1,12 @@
-"""Run policies over tasks in-process: every policy sees the identical scenes (matched seeds)."""
+"""Which episodes a run holds: task entries (``NAME`` or ``NAME:EPISODES``), their scene seeds, and the
+``(task, seed)`` pairs every policy of a run sees (matched scenes)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from physgen.cell.cell import RobotCell
-from physgen.cell.config import CellConfig
 from physgen.config import ConfigError
-from physgen.evaluation.episode import run_episode
-from physgen.policy.base import Policy
-from physgen.tasks import load_task, task_names
-from physgen.tasks.oracle import Oracles
+from physgen.tasks import task_names
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
@@ -49,20 +45,3 @@ def task_entries(text: str, counts: bool = True) -> list[str]:
 def scenes(tasks: Sequence[str], episodes: int, seed: int) -> list[tuple[str, int]]:
     """The ``(task, scene seed)`` pairs of a run, in order (see :func:`task_plan` for ``tasks``)."""
     return [(name, s) for name, n in task_plan(tasks, episodes) for s in episode_seeds(seed, n)]
-
-
-def evaluate(policies: list[Policy], tasks: list[str], episodes: int, seed: int, split: str,
-             oracles: Oracles, cell_config: CellConfig | None = None,
-             on_episode: Callable[[dict], None] | None = None) -> tuple[list[dict], dict]:
-    """Run every policy on every task for the same seeds; returns episode records and the physics record."""
-    records: list[dict] = []
-    with RobotCell(cell_config) as cell:
-        for name, s in scenes(tasks, episodes, seed):
-            task = load_task(name)
-            for policy in policies:
-                rec = run_episode(cell, task, s, split, policy, oracles).to_dict()
-                records.append(rec)
-                if on_episode is not None:
-                    on_episode(rec)
-        physics = cell.physics_record()
-    return records, physics
