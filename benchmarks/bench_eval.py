@@ -33,9 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from physgen.cli import local_graph
 from physgen.evaluation.run import PolicySpec
-from physgen.evaluation.workers import evaluate_parallel
+from physgen.evaluation.workers import evaluate_parallel, local_graph
 from physgen.tasks import task_names
 
 CONFIGS = {"inprocess x1": ("inprocess", 1), "inprocess x2": ("inprocess", 2), "ros x1": ("ros", 1),

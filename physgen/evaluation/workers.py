@@ -191,3 +191,13 @@ def _graphs(specs, shares, parts: list[Path], seed: int, bags: Path | None, tick
             proc.wait(timeout=60)
     if failed:
         raise RuntimeError("evaluation graphs failed:\n" + "\n".join(failed))
+
+
+def local_graph() -> dict[str, str]:
+    """Keep a ROS 2 graph started here on this machine and to itself, unless the environment already
+    says otherwise: ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a ``ROS_DOMAIN_ID`` of its own
+    (from the process id, 1..100). Returns what it set."""
+    wanted = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": str(1 + os.getpid() % 100)}
+    chosen = {k: v for k, v in wanted.items() if not os.environ.get(k)}
+    os.environ.update(chosen)
+    return chosen

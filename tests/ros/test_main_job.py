@@ -72,7 +72,7 @@ def test_graph_workers_get_domains_of_their_own():
 
 
 def test_the_main_job_keeps_its_graph_on_this_machine_unless_told_otherwise(monkeypatch):
-    from physgen.cli import local_graph
+    from physgen.evaluation.workers import local_graph
 
     monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)
     monkeypatch.delenv("ROS_DOMAIN_ID", raising=False)

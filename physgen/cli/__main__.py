@@ -1,0 +1,7 @@
+"""``python -m physgen.cli``: the `physgen` command."""
+
+import sys
+
+from physgen.cli import main
+
+sys.exit(main())
