@@ -72,26 +72,32 @@ class PhysicsReward:
         return results
 
 
-def _trainer_class(mode: str = "one-step"):
+def _trainer_class():
+    """The one subclass of TRL's GRPOTrainer. It overrides one private TRL method,
+    ``_generate_and_score_completions(inputs)`` (tests/unit/test_trl_hooks.py fails loudly when TRL
+    changes it or the private methods the multi-step rollouts call): to time generation and scoring
+    for the step-time split, and in multi-step mode to roll out several attempts with the cell's
+    feedback (:func:`physgen.training.multistep.multistep_trainer`)."""
     from trl import GRPOTrainer
 
     from physgen.training.multistep import multistep_trainer
 
-    base = multistep_trainer(GRPOTrainer) if mode == "multi-step" else GRPOTrainer
-
-    class TimedGRPOTrainer(base):
-        """GRPOTrainer that also measures generation + scoring, for the step time split."""
-
-        generate_and_score_s = 0.0
+    class PhysicsGRPOTrainer(multistep_trainer(GRPOTrainer)):
+        def __init__(self, *args, physics: PhysicsReward, attempts: int = 1, multi_step: bool = False, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.physics, self.attempts, self.multi_step = physics, attempts, multi_step
+            self.generate_and_score_s = 0.0
 
         def _generate_and_score_completions(self, inputs):
             t0 = time.perf_counter()
             try:
+                if self.multi_step:
+                    return self.multi_step_completions(inputs)
                 return super()._generate_and_score_completions(inputs)
             finally:
                 self.generate_and_score_s += time.perf_counter() - t0
 
-    return TimedGRPOTrainer
+    return PhysicsGRPOTrainer
 
 
 def _log_callback(path: Path, reward: PhysicsReward, trainer_ref: list):
@@ -182,11 +188,11 @@ def train_grpo(cfg: GRPORunConfig, progress: bool = True, callbacks=(), scorer=N
             scorer = stack.enter_context(RewardPool(cfg.reward_workers))
         reward = PhysicsReward(scorer)
         ref: list = []
-        trainer = _trainer_class(cfg.mode)(model=model, reward_funcs=reward, args=args, train_dataset=ds,
+        trainer = _trainer_class()(model=model, reward_funcs=reward, args=args, train_dataset=ds,
                                    processing_class=processor, peft_config=peft_config,
-                                   callbacks=[_log_callback(out / "log.jsonl", reward, ref), *callbacks])
+                                   callbacks=[_log_callback(out / "log.jsonl", reward, ref), *callbacks],
+                                   physics=reward, attempts=cfg.attempts, multi_step=cfg.mode == "multi-step")
         ref.append(trainer)
-        trainer.attempts, trainer.physics = cfg.attempts, reward  # used by multi-step rollouts
         trainer.train(resume_from_checkpoint=resume_point(out))
     if trainer.state.global_step < cfg.steps:  # stopped early (a shutdown); its checkpoint resumes it
         return None

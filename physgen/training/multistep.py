@@ -144,17 +144,16 @@ def run_rollouts(rows: list[tuple[str, int, str, object]], attempts: int, genera
 
 
 def multistep_trainer(base):
-    """A subclass of the GRPO trainer class ``base`` whose rollouts are multi-step conversations
-    (``attempts`` and ``physics``, a :class:`~physgen.training.grpo.PhysicsReward`, are set on the
-    instance)."""
+    """A subclass of the GRPO trainer class ``base`` that can roll out multi-step conversations:
+    :meth:`multi_step_completions` is what TRL's ``_generate_and_score_completions`` returns, for
+    rollouts of up to ``attempts`` answers scored by ``physics`` (a
+    :class:`~physgen.training.grpo.PhysicsReward`); :mod:`physgen.training.grpo`'s trainer calls it
+    from its one override of that TRL method."""
     import torch
     from trl.models import unwrap_model_for_generation
     from trl.trainer.utils import nanstd, pad, use_adapter
 
     class MultiStepGRPOTrainer(base):
-        attempts = 2
-        physics = None
-
         def _generate_turn(self, seqs: list[list[int]], images: list[list]) -> list[list[int]]:
             """One answer per sequence from the model being trained, sampled as TRL samples."""
             with (unwrap_model_for_generation(
@@ -165,7 +164,7 @@ def multistep_trainer(base):
                 return generate_turn(model, self.processing_class, seqs, images, self.eos_token_ids,
                                      generation_config=self.generation_config)
 
-        def _generate_and_score_completions(self, inputs):
+        def multi_step_completions(self, inputs):
             device = self.accelerator.device
             mode = "train" if self.model.training else "eval"
             tok = self.processing_class.tokenizer
