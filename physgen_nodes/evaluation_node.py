@@ -40,7 +40,7 @@ from std_msgs.msg import String
 from physgen.config import in_range, one_of, require
 from physgen.evaluation.episode import assemble, failed
 from physgen.evaluation.plan import scenes, task_plan
-from physgen.evaluation.report import summarize, table, write_report
+from physgen.evaluation.report import run_meta, summarize, table, write_report
 from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, run_plan, without_names
 from physgen.evaluation.workers import read_plan
 from physgen.preflight import writable_dir
@@ -141,11 +141,10 @@ class EvaluationNode(Node):
 
         if run_plan(self.plan, episode, log, seen, lambda: not self.context.ok()) is None:
             return INTERRUPTED  # Ctrl-C: stopped before the job was done
-        meta = {"command": "ros evaluation node", "tasks": list(dict.fromkeys(e[1] for e in self.plan)),
-                "splits": list(dict.fromkeys(e[0] for e in self.plan)), "seed": cfg.seed, "episodes": cfg.episodes,
-                "via": "ros", "plan": cfg.plan,
-                "physics": next((r["physics"] for r in self.records if r["physics"]), {}),
-                "wall_time_s": round(time.perf_counter() - t0, 1)}
+        meta = run_meta("ros evaluation node", self.records, time.perf_counter() - t0,
+                        tasks=list(dict.fromkeys(e[1] for e in self.plan)),
+                        splits=list(dict.fromkeys(e[0] for e in self.plan)), seed=cfg.seed, episodes=cfg.episodes,
+                        via="ros", plan=cfg.plan)
         report = write_report(self.out, self.records, meta, episodes=False)
         self.get_logger().info("\n" + table(summarize(self.records)))
         self.summary_pub.publish(record_msg("evaluation_summary", {"out_dir": str(self.out),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -116,12 +115,11 @@ def cmd_eval_merge(args) -> int:
 def _eval_outputs(out: Path, records: list[dict], run: dict, wall_s: float) -> int:
     """An evaluation run's report and transfer matrix from its records (``run``: its manifest's)."""
     from physgen.evaluation.matrix import split_label, transfer_matrix
-    from physgen.evaluation.report import write_report
+    from physgen.evaluation.report import command_line, run_meta, write_report
     from physgen.evaluation.run import PolicySpec
 
     rows = list(dict.fromkeys(split_label(PolicySpec.parse(p).label)[0] for p in run["policies"]))
-    meta = {"command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **run,
-            "physics": records[0]["physics"] if records else {}, "wall_time_s": round(wall_s, 1)}
+    meta = run_meta(command_line(), records, wall_s, **run)
     write_report(out, records, meta, episodes=False)  # episodes.jsonl is the run's own log
     matrix = transfer_matrix(records, base=run["base"], rows=rows, alpha=run["alpha"],
                              format_threshold=run["format_threshold"])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -129,7 +127,7 @@ def cmd_rollout(args) -> int:
 
 def cmd_suite(args) -> int:
     from physgen.evaluation.ground_truth import check_agreement
-    from physgen.evaluation.report import summarize, table, write_report
+    from physgen.evaluation.report import command_line, run_meta, summarize, table, write_report
     from physgen.evaluation.run import evaluate_policies
     from physgen.tasks.oracle import Oracles
 
@@ -143,23 +141,20 @@ def cmd_suite(args) -> int:
     oracles = Oracles(cell_config.physics)
     policies = [make_policy(n, args.seed, args.model, oracles) for n in policies_named]
     total = len(tasks) * len(splits) * args.episodes * len(policies)
-    records, physics = [], {}
+    records: list[dict] = []
     t0 = time.perf_counter()
     bar = progress(total, "episodes")
     try:
         for split in splits:
-            recs, physics = evaluate_policies(policies, tasks, args.episodes, args.seed, split, oracles, cell_config,
-                                     lambda _r: bar.update(1))
+            recs, _ = evaluate_policies(policies, tasks, args.episodes, args.seed, split, oracles, cell_config,
+                                        lambda _r: bar.update(1))
             records += recs
     finally:
         bar.close()
         oracles.close()
-    meta = {
-        "command": "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "physgen suite",
-        "tasks": tasks, "splits": splits, "policies": [p.describe() for p in policies], "seed": args.seed,
-        "episodes": args.episodes, "physics": physics, "cell_config": to_dict(cell_config),
-        "wall_time_s": round(time.perf_counter() - t0, 1),
-    }
+    meta = run_meta(command_line(), records, time.perf_counter() - t0, tasks=tasks, splits=splits,
+                    policies=[p.describe() for p in policies], seed=args.seed, episodes=args.episodes,
+                    cell_config=to_dict(cell_config))
     if args.ground_truth > 0:
         gbar = progress(args.ground_truth, "ground truth")
         try:

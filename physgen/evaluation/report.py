@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import platform
+import shlex
 import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from importlib import metadata
@@ -91,6 +93,18 @@ def _git_commit() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def run_meta(command: str, records: list[dict], wall_s: float, **fields: Any) -> dict[str, Any]:
+    """A report's ``meta``, built the same way by every runner: the command, what ran (``fields``),
+    the physics settings the records carry and the wall time."""
+    physics = next((r["physics"] for r in records if r.get("physics")), {})
+    return {"command": command, **fields, "physics": physics, "wall_time_s": round(wall_s, 1)}
+
+
+def command_line() -> str:
+    """This process's ``physgen`` command line, quoted as a shell would need it."""
+    return "physgen " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def write_report(run_dir: Path, records: list[dict], meta: dict[str, Any], episodes: bool = True) -> dict[str, Any]:
