@@ -31,7 +31,7 @@ from sensor_msgs.msg import CameraInfo, JointState
 from std_msgs.msg import Bool, Header, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from physgen.cell.config import MotionConfig, SafetyConfig
+from physgen.cell.config import MotionConfig, PhysicsConfig, SafetyConfig
 from physgen.cell.gripper import GripperConfig
 from physgen.config import ConfigError, in_range, one_of
 from physgen.motion.commands import motion_of
@@ -44,6 +44,9 @@ from physgen_nodes.gripper_client import gripper_client
 from physgen_nodes.params import declare_config
 from physgen_nodes.runner import publish_matched, run_node
 
+# the simulated cell's control period: its timestep x control_period_steps (a real arm sets its own)
+DEFAULT_PERIOD_S = PhysicsConfig.timestep * MotionConfig.control_period_steps
+
 
 @dataclass(frozen=True)
 class ExecutorNodeConfig:
@@ -53,7 +56,7 @@ class ExecutorNodeConfig:
     gripper_topic: str = "gripper_controller/joint_trajectory"  # the gripper's (finger joints), interface trajectory
     gripper: GripperConfig = field(default_factory=GripperConfig)  # or a gripper action (physgen/cell/gripper.py)
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # every trajectory is screened (motion/safety.py)
-    control_period_s: float = 4 / 240  # between line waypoints; the cell's timestep x control_period_steps
+    control_period_s: float = DEFAULT_PERIOD_S  # between line waypoints (a real arm's controller period)
     motion_timeout_s: float = 30.0  # per trajectory, for its cell/motion report
     done_by: str = "cell_motion"  # a trajectory is done: its cell/motion report (sim), or joint_states (a real arm)
     goal_tolerance: float = 0.01  # rad (m for fingers): done_by joint_states, the joints this near its last point
