@@ -20,7 +20,7 @@ Each record is appended to ``out_dir/episodes.jsonl`` as it completes (flushed a
 published on ``evaluation/episode``; started again after a stop, the node skips the episodes the file
 already holds for its policy (``policy``, else the name the VLM node reports), so none is run or
 counted twice; at the end the report is written with the in-process report code
-(:func:`physgen.evaluation.report.write_report`) and an ``evaluation/summary`` record is published.
+(:func:`physgen.evaluation.summary.write_report`) and an ``evaluation/summary`` record is published.
 With ``exit_when_done`` the node then shuts its context down and the process exits with
 ``exit_code`` (0, 1 if the run could not start, 130 if it was stopped before its last episode).
 With ``wait_for_recorder`` the run starts only once the recorder reports (``recorder/status``) that
@@ -40,8 +40,8 @@ from std_msgs.msg import String
 from physgen.config import in_range, one_of, require
 from physgen.evaluation.episode import assemble, failed
 from physgen.evaluation.plan import scenes, task_plan
-from physgen.evaluation.report import run_meta, summarize, table, write_report
 from physgen.evaluation.run import EPISODES, EpisodeFile, fingerprint, run_plan, without_names
+from physgen.evaluation.summary import run_meta, summarize, table, write_report
 from physgen.evaluation.workers import read_plan
 from physgen.preflight import writable_dir
 from physgen.tasks import load_task, task_names

@@ -48,7 +48,7 @@ def cmd_bag_info(args) -> int:
 
 
 def cmd_bag_score(args) -> int:
-    from physgen.evaluation.report import table
+    from physgen.evaluation.summary import table
     from physgen.recording.score import score_bag
 
     result = score_bag(args.bag, args.reward_workers)

@@ -115,8 +115,8 @@ def cmd_eval_merge(args) -> int:
 def _eval_outputs(out: Path, records: list[dict], run: dict, wall_s: float) -> int:
     """An evaluation run's report and transfer matrix from its records (``run``: its manifest's)."""
     from physgen.evaluation.matrix import split_label, transfer_matrix
-    from physgen.evaluation.report import command_line, run_meta, write_report
     from physgen.evaluation.run import PolicySpec
+    from physgen.evaluation.summary import command_line, run_meta, write_report
 
     rows = list(dict.fromkeys(split_label(PolicySpec.parse(p).label)[0] for p in run["policies"]))
     meta = run_meta(command_line(), records, wall_s, **run)

@@ -90,8 +90,8 @@ def cmd_render(args) -> int:
 
 
 def cmd_rollout(args) -> int:
-    from physgen.evaluation.report import format_rate, summarize
     from physgen.evaluation.run import evaluate_policies
+    from physgen.evaluation.summary import format_rate, summarize
     from physgen.tasks.oracle import Oracles
 
     positive("episodes", args.episodes)
@@ -127,8 +127,8 @@ def cmd_rollout(args) -> int:
 
 def cmd_suite(args) -> int:
     from physgen.evaluation.ground_truth import check_agreement
-    from physgen.evaluation.report import command_line, run_meta, summarize, table, write_report
     from physgen.evaluation.run import evaluate_policies
+    from physgen.evaluation.summary import command_line, run_meta, summarize, table, write_report
     from physgen.tasks.oracle import Oracles
 
     positive("episodes", args.episodes)

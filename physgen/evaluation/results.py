@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from physgen.evaluation.matrix import REFERENCES, SHORT, split_label, transfer_matrix
-from physgen.evaluation.report import _json_default, environment, summarize
 from physgen.evaluation.run import EPISODES, EpisodeFile
+from physgen.evaluation.summary import _json_default, environment, summarize
 
 RESULTS_SCHEMA, RESULTS_VERSION = "physgen.results", 2  # 2: matrix cells pool training seeds, with verdicts
 

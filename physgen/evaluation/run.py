@@ -24,7 +24,7 @@ from physgen.cell.config import CellConfig
 from physgen.config import ConfigError, one_of, require, to_dict
 from physgen.evaluation.episode import run_episode
 from physgen.evaluation.plan import scenes
-from physgen.evaluation.report import _json_default
+from physgen.evaluation.summary import _json_default
 from physgen.policy.base import Policy
 from physgen.policy.factory import POLICIES, make_policy
 from physgen.tasks import load_task

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from physgen.evaluation.report import summarize
+from physgen.evaluation.summary import summarize
 from physgen.recording.bag import deserialize, read_bag
 
 EPISODE_TOPIC, SUMMARY_TOPIC = "/evaluation/episode", "/evaluation/summary"

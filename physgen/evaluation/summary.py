@@ -1,4 +1,4 @@
-"""Summaries and reports: per (policy, task, split) success with Wilson 95% intervals, written as
+"""A run's summary: per (policy, task, split) success with Wilson 95% intervals, written as
 ``report.json`` (versioned), ``summary.csv``, ``report.md``; episodes as ``episodes.jsonl``."""
 
 from __future__ import annotations
