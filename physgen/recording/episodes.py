@@ -10,7 +10,6 @@ joint states of each frame.
 from __future__ import annotations
 
 import json
-from collections import defaultdict, deque
 from pathlib import Path
 
 from physgen.recording.bag import deserialize, read_bag
@@ -30,42 +29,22 @@ def label(record: dict) -> str:
 
 
 def episodes_with_frames(bag: Path | str) -> list[tuple[dict, object]]:
-    """(episode record, RGB frame or None) for every recorded episode, in the bag's order."""
-    waiting: list[dict] = []  # resets still without their frame
-    ready: dict[tuple, deque] = defaultdict(deque)  # (task, seed, split) -> resets with or without a frame
-    out = []
-    for topic, msgtype, _, raw in read_bag(bag, SHOWN_TOPICS):
-        msg = deserialize(raw, msgtype)
-        if topic == "/cell/episode":
-            doc = json.loads(msg.data)
-            reset = {"after": int(doc.get("frame_after_ns") or 0), "frame": None}
-            waiting.append(reset)
-            ready[(doc["task"], int(doc["seed"]), doc["split"])].append(reset)
-        elif topic == "/camera/image_raw":
-            stamp = int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
-            fresh = [r for r in waiting if r["after"] <= stamp]
-            if fresh:
-                frame = image_rgb(msg)
-                for r in fresh:
-                    r["frame"] = frame
-                waiting = [r for r in waiting if r["frame"] is None]
-        else:
-            rec = json.loads(msg.data)
-            queue = ready.get((rec["task"], int(rec["seed"]), rec["split"]))
-            out.append((rec, queue.popleft()["frame"] if queue else None))
-    return out
+    """(episode record, the RGB frame the policy was shown or None) for every recorded episode, in
+    the bag's order."""
+    return [(e["record"], e["frames"][0][0] if e["frames"] else None) for e in recorded_episodes(bag, shown=True)]
 
 
 def _stamp(msg) -> int:
     return int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
 
 
-def recorded_episodes(bag: Path | str) -> list[dict]:
+def recorded_episodes(bag: Path | str, shown: bool = False) -> list[dict]:
     """Every recorded episode in the bag's order: ``{"record", "frames": [(rgb, joints)], "joint_names"}``.
-    An episode without its outcome (a step timed out) keeps the frames up to the next reset."""
+    An episode without its outcome (a step timed out) keeps the frames up to the next reset. ``shown``:
+    only the first frame (the one the policy was shown), without joint states."""
     episodes, current, joints, names = [], None, {}, []
     open_eps: list[dict] = []  # reset, waiting for its evaluation record
-    for topic, msgtype, _, raw in read_bag(bag, MOTION_TOPICS):
+    for topic, msgtype, _, raw in read_bag(bag, SHOWN_TOPICS if shown else MOTION_TOPICS):
         msg = deserialize(raw, msgtype)
         if topic == "/joint_states":
             joints[_stamp(msg)] = [float(q) for q in msg.position]
@@ -88,7 +67,7 @@ def recorded_episodes(bag: Path | str) -> list[dict]:
                 current["frames"].append((image_rgb(msg), stamp))
             except FrameError:
                 continue
-            if current["settled"] is not None and stamp >= current["settled"]:
+            if shown or current["settled"] is not None and stamp >= current["settled"]:
                 current["closed"] = True  # the settled scene: the episode's last frame
         elif topic == "/evaluation/episode":
             rec = json.loads(msg.data)
