@@ -30,7 +30,7 @@ import numpy as np
 
 from physgen.cell.config import SafetyConfig
 from physgen.config import require
-from physgen.motion.trajectory import Trajectory, on_the_wire
+from physgen.motion.trajectory import Trajectory, malformed, on_the_wire
 
 Vec3 = tuple[float, float, float]
 TOLERANCE = 1e-6  # relative: a value this close to its limit is within it (times cross the wire in ns)
@@ -140,18 +140,15 @@ def _segments(traj: Trajectory, start: dict[str, float], limits: Limits):
 
 
 def _malformed(traj: Trajectory, start: dict[str, float], limits: Limits) -> str:
-    names = traj.joint_names
-    if not names or not traj.times or len(set(names)) != len(names):
-        return "malformed:empty_or_repeated_joints"
-    if any(n not in limits.lower for n in names):
-        return "malformed:unknown_joint"
-    if any(n not in start or not math.isfinite(start[n]) for n in names):
+    """:func:`~physgen.motion.trajectory.malformed` as ``malformed:<code>``, and the screen's own
+    needs: the measured joints (``no_measured_joints``) and a first point after the start, so that it
+    has a speed (``times_not_increasing``)."""
+    bad = malformed(traj, limits.lower)
+    if bad:
+        return f"malformed:{bad}"
+    if any(n not in start or not math.isfinite(start[n]) for n in traj.joint_names):
         return "malformed:no_measured_joints"
-    if len(traj.positions) != len(traj.times) or any(len(p) != len(names) for p in traj.positions):
-        return "malformed:bad_length"
-    if not all(math.isfinite(v) for row in traj.positions for v in row) or not all(map(math.isfinite, traj.times)):
-        return "malformed:not_finite"
-    if traj.times[0] <= 0 or any(b <= a for a, b in zip(traj.times, traj.times[1:])):
+    if traj.times[0] <= 0:
         return "malformed:times_not_increasing"
     return ""
 

@@ -8,6 +8,8 @@ never from the wall clock, so the same trajectory gives the same outcome over RO
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,24 +46,38 @@ class Trajectory:
     positions: tuple[tuple[float, ...], ...]  # one row per waypoint, in joint_names order
 
 
+def malformed(traj: Trajectory, joints: Collection[str]) -> str:
+    """What is wrong with ``traj``'s shape for an arm with ``joints``, as a reason code, else ``""``:
+    ``empty``, ``unknown_joint`` (also a joint named twice), ``bad_length``, ``not_finite``,
+    ``times_not_increasing`` (times from a non-negative start, each after the last). The cell's check
+    and the safety screen both start here."""
+    names = traj.joint_names
+    if not names or not traj.times:
+        return "empty"
+    if any(n not in joints for n in names) or len(set(names)) != len(names):
+        return "unknown_joint"
+    if len(traj.positions) != len(traj.times) or any(len(p) != len(names) for p in traj.positions):
+        return "bad_length"
+    if not all(math.isfinite(v) for row in traj.positions for v in row) or not all(map(math.isfinite, traj.times)):
+        return "not_finite"
+    if traj.times[0] < 0 or any(b <= a for a, b in zip(traj.times, traj.times[1:])):
+        return "times_not_increasing"
+    return ""
+
+
 def check(traj: Trajectory, cell: RobotCell) -> str:
-    """A reason code when ``traj`` cannot be executed on this cell's arm, else ``""``."""
+    """A reason code when ``traj`` cannot be executed on this cell's arm (:func:`malformed`, then
+    ``out_of_limits``), else ``""``."""
     arm = cell.arm
     if arm is None:
         return "no_arm"
-    if not traj.joint_names or not traj.times:
-        return "empty"
-    known = set(arm.joint_names)
-    if any(n not in known for n in traj.joint_names) or len(set(traj.joint_names)) != len(traj.joint_names):
-        return "unknown_joint"
-    if any(len(p) != len(traj.joint_names) for p in traj.positions) or len(traj.positions) != len(traj.times):
-        return "bad_length"
-    if traj.times[0] < 0 or any(b <= a for a, b in zip(traj.times, traj.times[1:])):
-        return "times_not_increasing"
+    bad = malformed(traj, set(arm.joint_names))
+    if bad:
+        return bad
     lower, upper = _limits(cell)
     for row in traj.positions:
         for name, q in zip(traj.joint_names, row):
-            if not np.isfinite(q) or q < lower[name] - 1e-9 or q > upper[name] + 1e-9:
+            if q < lower[name] - 1e-9 or q > upper[name] + 1e-9:
                 return "out_of_limits"
     return ""
 

@@ -29,7 +29,7 @@ def test_follow_reaches_the_last_waypoint_through_the_middle_one(cell):
     (Trajectory(("panda_joint1",), (1.0,), ((0.0, 0.1),)), "bad_length"),
     (Trajectory(("panda_joint1",), (1.0, 0.5), ((0.0,), (0.1,))), "times_not_increasing"),
     (Trajectory(("panda_joint4",), (1.0,), ((0.5,),)), "out_of_limits"),
-    (Trajectory(("panda_joint1",), (1.0,), ((math.nan,),)), "out_of_limits"),
+    (Trajectory(("panda_joint1",), (1.0,), ((math.nan,),)), "not_finite"),
     (Trajectory(("panda_finger_joint1",), (1.0,), ((0.05,),)), "out_of_limits"),
 ])
 def test_bad_trajectories_are_rejected_with_a_reason(cell, traj, reason):
