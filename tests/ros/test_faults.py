@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from ros_helpers import executor, process_env, spin_until
 
-STEP_S = 6.0  # every step's timeout in these runs: a lost reply fails its episode this fast
+STEP_S = 6.0  # every step's timeout where a node dies on an episode's path: a lost reply fails it this fast
+CALM_STEP_S = 60.0  # where none should fail: a node restarting beside the run loads the machine, not the episode
 
 
 def child_pid(parent: int, module: str) -> int | None:
@@ -35,9 +36,11 @@ def child_pid(parent: int, module: str) -> int | None:
     return None
 
 
-def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str, *extra: str) -> tuple[list[dict], str]:
-    """Run the supervised evaluation graph (expert, 3 episodes per task, recorded); SIGKILL the
-    ``module`` node as the first message on ``trigger`` is seen; the records and the run's stderr."""
+def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str, *extra: str,
+                 step_s: float = STEP_S) -> tuple[list[dict], str]:
+    """Run the supervised evaluation graph (expert, 3 episodes per task, recorded, each step timing
+    out after ``step_s``); SIGKILL the ``module`` node as the first message on ``trigger`` is seen;
+    the records and the run's stderr."""
     from rclpy.node import Node
     from std_msgs.msg import String
 
@@ -45,7 +48,7 @@ def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str, *ex
            "--tasks", tasks, "--episodes", "3", "--out-dir", str(tmp_path / "out"), "--record",
            "--bag", str(tmp_path / "bag"), *extra]
     for step in ("reset_s", "answer_s", "execution_s", "outcome_s"):
-        cmd += ["--set", f"evaluation.timeouts.{step}={STEP_S}"]
+        cmd += ["--set", f"evaluation.timeouts.{step}={step_s}"]
     proc = subprocess.Popen(cmd, env=process_env(ctx.get_domain_id()), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     probe = Node("fault_probe", context=ctx)
@@ -101,7 +104,8 @@ def test_a_killed_evaluation_node_comes_back_and_resumes_every_episode_once(ros_
     from physgen.recording.bag import bag_info
 
     tasks = "shift,stability"
-    records, err = run_and_kill(ros_context, tmp_path, tasks, "evaluation_node", "evaluation/episode")
+    records, err = run_and_kill(ros_context, tmp_path, tasks, "evaluation_node", "evaluation/episode",
+                                step_s=CALM_STEP_S)
     assert "the evaluation node was killed by signal 9; restarting it" in err, err[-3000:]
     _every_episode_once(records, tasks)
     assert all(r["success"] and not r.get("error") for r in records)  # the killed node's episode ran again, whole
@@ -115,7 +119,7 @@ def test_a_killed_recorder_comes_back_and_both_bags_stay_readable(ros_context, t
     tasks = "shift,stability"  # arm motion: the run outlasts the recorder's restart
     # chunks of 10 messages: what the killed recorder wrote is on disk but for at most 10 messages
     records, _ = run_and_kill(ros_context, tmp_path, tasks, "recorder_node", "evaluation/episode",
-                              "--set", "recorder.flush_every=10")
+                              "--set", "recorder.flush_every=10", step_s=CALM_STEP_S)
     _every_episode_once(records, tasks)
     failed = [{k: r.get(k) for k in ("task", "seed", "error", "reason", "answer", "judgement")}
               for r in records if not r["success"]]
