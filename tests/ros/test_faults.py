@@ -18,6 +18,7 @@ import pytest
 from ros_helpers import executor, process_env, spin_until
 
 STEP_S = 6.0  # every step's timeout where a node dies on an episode's path: a lost reply fails it this fast
+EPISODES = 6  # per task: the run outlasts the probe's discovery of the graph (episodes now take well under 1 s)
 CALM_STEP_S = 60.0  # where none should fail: a node restarting beside the run loads the machine, not the episode
 
 
@@ -38,14 +39,14 @@ def child_pid(parent: int, module: str) -> int | None:
 
 def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str, *extra: str,
                  step_s: float = STEP_S) -> tuple[list[dict], str]:
-    """Run the supervised evaluation graph (expert, 3 episodes per task, recorded, each step timing
+    """Run the supervised evaluation graph (expert, EPISODES per task, recorded, each step timing
     out after ``step_s``); SIGKILL the ``module`` node as the first message on ``trigger`` is seen;
     the records and the run's stderr."""
     from rclpy.node import Node
     from std_msgs.msg import String
 
     cmd = [sys.executable, "-m", "physgen.cli", "bringup", "evaluation", "--supervise", "--policy", "expert",
-           "--tasks", tasks, "--episodes", "3", "--out-dir", str(tmp_path / "out"), "--record",
+           "--tasks", tasks, "--episodes", str(EPISODES), "--out-dir", str(tmp_path / "out"), "--record",
            "--bag", str(tmp_path / "bag"), *extra]
     for step in ("reset_s", "answer_s", "execution_s", "outcome_s"):
         cmd += ["--set", f"evaluation.timeouts.{step}={step_s}"]
@@ -78,7 +79,7 @@ def run_and_kill(ctx, tmp_path: Path, tasks: str, module: str, trigger: str, *ex
 
 def _every_episode_once(records: list[dict], tasks: str) -> None:
     keys = [(r["task"], r["seed"]) for r in records]
-    assert sorted(keys) == sorted((t, s) for t in tasks.split(",") for s in range(3))  # none lost, none twice
+    assert sorted(keys) == sorted((t, s) for t in tasks.split(",") for s in range(EPISODES))  # none lost, none twice
 
 
 @pytest.mark.slow
