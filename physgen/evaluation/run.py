@@ -174,23 +174,23 @@ def run_plan(plan: Iterable[tuple], episode: Callable[..., dict], log: EpisodeFi
     return records
 
 
-def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], seed: int, out: Path | None,
+def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], seed: int, out: Path,
                    cell_config: CellConfig | None = None,
                    on_episode: Callable[[dict], None] | None = None) -> dict[tuple, dict]:
     """The episodes of ``items`` (split, task, scene seed), each run by the policies whose shard holds
-    the scene (its index counted from ``seed``), resumed from ``OUT/episodes.jsonl`` (``out`` None: no
-    log, nothing resumed); returns every record there by :func:`key`."""
+    the scene (its index counted from ``seed``), resumed from ``OUT/episodes.jsonl``; returns every
+    record there by :func:`key`."""
     labels = [s.label for s in specs]
     require(len(set(labels)) == len(labels), "policy", labels, "distinct labels (LABEL=... to tell them apart)")
     cell_config = cell_config or CellConfig()
-    log = EpisodeFile(Path(out) / EPISODES) if out is not None else None
+    log = EpisodeFile(Path(out) / EPISODES)
     oracles = Oracles(cell_config.physics)
     policies = {s.label: s.make(seed, oracles) for s in specs}
     try:
         with RobotCell(cell_config) as cell:
             physics = cell.physics_record()
             prints = {p.name: fingerprint(p.describe(), to_dict(cell_config), physics) for p in policies.values()}
-            for r in log.records if log is not None else ():
+            for r in log.records:
                 name = key(r)
                 if name[0] in prints and r.get("fingerprint") != prints[name[0]]:
                     raise ConfigError("out", str(out), f"a directory without episodes of another configuration "
@@ -203,19 +203,19 @@ def evaluate_items(specs: list[PolicySpec], items: list[tuple[str, str, int]], s
                 return rec | {"model": without_names(policy.describe()), "fingerprint": prints[label]}
 
             plan = [(split, t, s, spec.label) for split, t, s in items for spec in specs if spec.runs(s - seed)]
-            records = run_plan(plan, episode, log, on_episode and (lambda rec, _status: on_episode(rec)))
+            run_plan(plan, episode, log, on_episode and (lambda rec, _status: on_episode(rec)))
     finally:
         for p in policies.values():
             p.close()
         oracles.close()
-    return {key(r): r for r in (log.records if log is not None else records)}
+    return {key(r): r for r in log.records}
 
 
 def evaluate_policies(policies: list[Policy], tasks: list[str], episodes: int, seed: int, split: str,
-             oracles: Oracles, cell_config: CellConfig | None = None,
-             on_episode: Callable[[dict], None] | None = None) -> tuple[list[dict], dict]:
-    """Run every policy on every task for the same seeds (no log: see :func:`physgen.evaluation.run.run_plan`);
-    returns episode records and the physics record."""
+                      oracles: Oracles, cell_config: CellConfig | None = None,
+                      on_episode: Callable[[dict], None] | None = None) -> tuple[list[dict], dict]:
+    """Run every policy on every task for the same seeds (:func:`run_plan` without a log); returns
+    episode records and the physics record."""
     by_name = {p.name: p for p in policies}
     with RobotCell(cell_config) as cell:
         def episode(split_: str, name: str, s: int, label: str) -> dict:
